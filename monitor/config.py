@@ -1,0 +1,130 @@
+"""Settings: one TOML file plus environment overrides, validated once at start-up.
+
+Errors name the file, the key and the bad value. Secrets are read from the environment
+(``PARCEL_MONITOR_DATABASE_URL`` and ``*_env`` keys), never written in the file or logged.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.rules.ruleset import RuleConfigError, RuleSet, build_ruleset
+
+DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
+CHANNEL_TYPES = ("console",)
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo")
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message says where and what."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """One alert channel."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs, validated."""
+
+    source: str
+    database_url: str
+    timezone: ZoneInfo
+    rules: RuleSet
+    carriers: dict[str, dict[str, Any]]
+    channels: tuple[ChannelSettings, ...]
+    language: str
+    log_format: str
+    log_level: str
+    demo: dict[str, Any]
+
+
+def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read ``path`` (or the built-in defaults when None) and apply the environment."""
+    source = str(path) if path else "<built-in defaults>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: file not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{source}: not valid TOML: {err}") from None
+    try:
+        return _build(source, raw, environ)
+    except (ConfigError, RuleConfigError) as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table, got {value!r}")
+    return value
+
+
+def _choice(table: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...], default: str) -> str:
+    value = table.get(key, default)
+    if value not in allowed:
+        raise ConfigError(f"{where}.{key}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+    for key in raw:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{key}: unknown section (known: {', '.join(TOP_LEVEL)})")
+    database = _table(raw, "database")
+    url = environ.get("PARCEL_MONITOR_DATABASE_URL") or database.get("url", DEFAULT_DATABASE_URL)
+    if not isinstance(url, str) or not url.startswith(("sqlite", "postgresql", "postgres")):
+        raise ConfigError(f"database.url: expected a sqlite:/// or postgresql:// URL, got {url!r}")
+    tz_name = raw.get("timezone", "Asia/Shanghai")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(f"timezone: unknown time zone {tz_name!r}") from None
+    rules = build_ruleset(_table(raw, "rules"))
+    carriers = _table(raw, "carriers")
+    for code, table in carriers.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"carriers.{code}: expected a table, got {table!r}")
+    alerts = _table(raw, "alerts")
+    language = _choice(alerts, "language", "alerts", ("zh", "en"), "zh")
+    channel_list = alerts.get("channels", [{"type": "console"}])
+    if not isinstance(channel_list, list):
+        raise ConfigError(f"alerts.channels: expected a list of tables, got {channel_list!r}")
+    channels = []
+    for i, ch in enumerate(channel_list):
+        where = f"alerts.channels[{i}]"
+        if not isinstance(ch, dict):
+            raise ConfigError(f"{where}: expected a table, got {ch!r}")
+        ctype = _choice(ch, "type", where, CHANNEL_TYPES, "")
+        name = ch.get("name", ctype)
+        if not isinstance(name, str) or not name or name in {c.name for c in channels}:
+            raise ConfigError(f"{where}.name: expected a unique non-empty name, got {name!r}")
+        channels.append(ChannelSettings(name, ctype, {k: v for k, v in ch.items() if k not in ("type", "name")}))
+    log = _table(raw, "log")
+    return Settings(
+        source=source,
+        database_url=url,
+        timezone=timezone,
+        rules=rules,
+        carriers=carriers,
+        channels=tuple(channels),
+        language=language,
+        log_format=_choice(log, "format", "log", LOG_FORMATS, "auto"),
+        log_level=_choice(log, "level", "log", LOG_LEVELS, "info"),
+        demo=_table(raw, "demo"),
+    )

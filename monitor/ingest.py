@@ -1,0 +1,125 @@
+"""Ingest carrier events: store each once, fold them into parcel state, re-arm deadlines.
+
+A batch costs a handful of statements whatever its size: one lookup of the parcels, one
+``INSERT … ON CONFLICT DO NOTHING`` of the events, one executemany update of the parcels
+that changed. Duplicates change nothing, so a retried batch is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from carriers.model import TrackingEvent
+from monitor.clock import Clock
+from monitor.rules.engine import Change, state_of
+from monitor.rules.ruleset import RuleSet
+from monitor.rules.timeline import ParcelState, Schedule, deadlines, fold
+from monitor.store.store import UnitOfWork
+
+log = structlog.get_logger("monitor.ingest")
+
+
+def fingerprint(ev: TrackingEvent) -> str:
+    """Identify an event by what the carrier said, so a repeat is stored once."""
+    key = "\x1f".join((ev.time.isoformat(), ev.status or "", ev.raw_code, ev.raw_text, ev.location))
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+@dataclass
+class IngestResult:
+    """What one batch did."""
+
+    received: int = 0
+    unknown_parcel: int = 0
+    unknown_code: int = 0
+    changes: tuple[Change, ...] = ()
+
+
+class Ingestor:
+    """Apply batches of normalized events to the store."""
+
+    def __init__(self, rules: RuleSet, clock: Clock) -> None:
+        self.rules = rules
+        self.clock = clock
+        self._codes_logged: set[tuple[str, str]] = set()
+
+    def apply(self, uow: UnitOfWork, events: Sequence[TrackingEvent]) -> IngestResult:
+        """Store ``events`` and update their parcels; return the parcels whose state moved."""
+        result = IngestResult(received=len(events))
+        if not events:
+            return result
+        now = self.clock.now()
+        parcels = uow.parcels_by_keys((e.carrier, e.tracking_no) for e in events)
+        grouped: dict[int, list[TrackingEvent]] = defaultdict(list)
+        rows: list[dict[str, Any]] = []
+        for ev in events:
+            parcel = parcels.get((ev.carrier, ev.tracking_no))
+            if parcel is None:
+                result.unknown_parcel += 1
+                continue
+            if ev.status is None:
+                result.unknown_code += 1
+                self._log_unknown_code(ev)
+            grouped[parcel.id].append(ev)
+            rows.append(
+                {
+                    "parcel_id": parcel.id,
+                    "fingerprint": fingerprint(ev),
+                    "time": ev.time,
+                    "status": ev.status.value if ev.status else None,
+                    "reason": ev.reason.value if ev.reason else None,
+                    "raw_code": ev.raw_code[:32],
+                    "raw_text": ev.raw_text[:512],
+                    "location": ev.location[:128],
+                    "received_at": now,
+                }
+            )
+        if result.unknown_parcel:
+            log.warning("ingest.unknown_parcel", events=result.unknown_parcel)
+        uow.insert_events(rows)
+        by_id = {p.id: p for p in parcels.values()}
+        changes: list[Change] = []
+        updates: list[dict[str, Any]] = []
+        for parcel_id, evs in grouped.items():
+            parcel = by_id[parcel_id]
+            old = state_of(parcel)
+            new = fold(old, evs)
+            if new == old:
+                continue
+            changes.append(Change(parcel, old, new))
+            updates.append({"id": parcel_id, "updated_at": now, **self.columns(parcel, new)})
+        uow.update_parcels(updates)
+        result.changes = tuple(changes)
+        return result
+
+    def columns(self, parcel: Any, state: ParcelState, held: bool | None = None) -> dict[str, Any]:
+        """Return the state and deadline columns of a parcel in ``state``."""
+        schedule = Schedule(
+            parcel.shipped_at,
+            parcel.pickup_deadline,
+            parcel.promised_delivery,
+            parcel.region_class,
+            parcel.held if held is None else held,
+        )
+        t = self.rules.thresholds(parcel.carrier, parcel.shop)
+        return {
+            "status": state.status,
+            "status_code": state.status_code,
+            "exception_reason": state.exception_reason,
+            "last_event_at": state.last_event_at,
+            "picked_up_at": state.picked_up_at,
+            "delivered_at": state.delivered_at,
+            **deadlines(state, schedule, t),
+        }
+
+    def _log_unknown_code(self, ev: TrackingEvent) -> None:
+        key = (ev.carrier, ev.raw_code)
+        if key not in self._codes_logged:
+            self._codes_logged.add(key)
+            log.warning("ingest.unknown_code", carrier=ev.carrier, code=ev.raw_code, text=ev.raw_text[:80])

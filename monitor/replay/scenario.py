@@ -1,0 +1,151 @@
+"""Read a scenario (REPLAY.md): one JSON object per line, checked whole before anything runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from carriers.model import ExceptionReason, InterceptResult, Status, TrackingEvent
+from monitor.actions.intercepts import REFUND_TYPES, RefundRequest
+from monitor.clock import as_utc
+from monitor.shipments import Shipment, ShipmentError
+
+REQUIRED = {
+    "shipment": ("at", "order_id", "carrier", "tracking_no"),
+    "tracking": ("at", "carrier", "tracking_no", "status"),
+    "refund": ("at", "order_id", "refund_id", "type"),
+    "intercept_result": ("at", "carrier", "tracking_no", "accepted"),
+    "end": ("at",),
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario line is wrong; the message starts with its line number."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One scenario line, parsed: ``payload`` is a Shipment, TrackingEvent, RefundRequest, …"""
+
+    line: int
+    kind: str
+    at: datetime
+    payload: Any
+    offset: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An ``intercept_result`` line."""
+
+    carrier: str
+    tracking_no: str
+    answer: InterceptResult
+
+
+def parse(lines: Iterable[str]) -> list[Step]:
+    """Parse and check every line; raise ScenarioError at the first bad one."""
+    steps: list[Step] = []
+    last: datetime | None = None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ScenarioError(number, f"not valid JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(raw, dict):
+            raise ScenarioError(number, f"expected a JSON object, got {type(raw).__name__}")
+        step = _step(number, raw)
+        if last is not None and step.at < last:
+            raise ScenarioError(number, f"out of time order: at {raw['at']} is before the previous line")
+        last = step.at
+        steps.append(step)
+        if step.kind == "end":
+            break
+    return steps
+
+
+def _step(number: int, raw: dict[str, Any]) -> Step:
+    kind = raw.get("kind")
+    if kind not in REQUIRED:
+        raise ScenarioError(number, f"unknown kind {kind!r} (expected one of {', '.join(REQUIRED)})")
+    for key in REQUIRED[kind]:
+        if raw.get(key) in (None, ""):
+            raise ScenarioError(number, f"missing required key {key!r} for kind {kind!r}")
+    at = _time(number, raw, "at")
+    offset = datetime.fromisoformat(raw["at"]).tzinfo
+    try:
+        payload = _payload(number, kind, raw, at)
+    except ShipmentError as err:
+        raise ScenarioError(number, f"bad {err.field}: {err}") from None
+    return Step(number, kind, at, payload, offset)
+
+
+def _payload(number: int, kind: str, raw: dict[str, Any], at: datetime) -> Any:
+    if kind == "shipment":
+        return Shipment.parse(raw, default_shipped_at=at)
+    if kind == "tracking":
+        status = _choice(number, raw, "status", Status)
+        reason = None
+        if raw.get("reason") not in (None, ""):
+            if status is not Status.EXCEPTION:
+                raise ScenarioError(number, f"reason {raw['reason']!r} given with status {status.value!r}")
+            reason = _choice(number, raw, "reason", ExceptionReason)
+        elif status is Status.EXCEPTION:
+            reason = ExceptionReason.OTHER
+        return TrackingEvent(
+            carrier=_text(number, raw, "carrier"),
+            tracking_no=_text(number, raw, "tracking_no"),
+            time=_time(number, raw, "time") if raw.get("time") else at,
+            status=status,
+            raw_code=status.value,
+            raw_text=str(raw.get("description") or ""),
+            location=str(raw.get("location") or ""),
+            reason=reason,
+        )
+    if kind == "refund":
+        if raw["type"] not in REFUND_TYPES:
+            raise ScenarioError(number, f"bad type {raw['type']!r} (expected {' or '.join(REFUND_TYPES)})")
+        return RefundRequest(_text(number, raw, "refund_id"), _text(number, raw, "order_id"), raw["type"])
+    if kind == "intercept_result":
+        if not isinstance(raw["accepted"], bool):
+            raise ScenarioError(number, f"bad accepted {raw['accepted']!r} (expected true or false)")
+        answer = InterceptResult(accepted=raw["accepted"], reason=str(raw.get("reason") or ""))
+        return Verdict(_text(number, raw, "carrier"), _text(number, raw, "tracking_no"), answer)
+    return None
+
+
+def _text(number: int, raw: dict[str, Any], key: str) -> str:
+    value = raw[key]
+    if not isinstance(value, str):
+        raise ScenarioError(number, f"bad {key} {value!r} (expected text)")
+    return value
+
+
+def _choice(number: int, raw: dict[str, Any], key: str, enum: Any) -> Any:
+    try:
+        return enum(raw[key])
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise ScenarioError(number, f"unknown {key} {raw[key]!r} (expected one of {allowed})") from None
+
+
+def _time(number: int, raw: dict[str, Any], key: str) -> datetime:
+    value = raw[key]
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ScenarioError(number, f"bad time in {key!r}: {value!r} (expected ISO 8601 with an offset)")
+    if moment.tzinfo is None:
+        raise ScenarioError(number, f"bad time in {key!r}: {value!r} has no offset (write e.g. +08:00)")
+    return as_utc(moment)

@@ -1,0 +1,229 @@
+"""The rule engine: time-driven rules as indexed sweeps, event-driven rules on each change.
+
+Opening an anomaly, recording it and queueing its actions happen in one transaction, so
+an anomaly is never opened without its ticket and alert on the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from carriers.model import RETURN_STATUSES, Status
+from monitor.clock import Clock
+from monitor.rules.ruleset import RuleSet
+from monitor.rules.timeline import ParcelState
+from monitor.store.store import Store, UnitOfWork
+
+log = structlog.get_logger("monitor.rules")
+
+#: Time-driven rules and the deadline column each one sweeps, in evaluation order.
+TIME_RULES = (
+    ("pickup_overdue", "pickup_due"),
+    ("pickup_at_risk", "pickup_risk_due"),
+    ("lost_suspected", "lost_due"),
+    ("stalled", "stall_due"),
+    ("delivery_overdue", "delivery_due"),
+)
+PROBLEM_STATUSES = {Status.EXCEPTION.value, Status.DELIVERY_FAILED.value}
+SEVERE_REASONS = {"lost", "damaged"}
+OUR_INTERCEPT = {"requested", "pending", "accepted", "succeeded"}
+SWEEP_BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A parcel whose state moved because of new carrier events."""
+
+    parcel: Any  # the parcel row before the change
+    old: ParcelState
+    new: ParcelState
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """A rule that should open an anomaly for a parcel."""
+
+    parcel: Any
+    rule: str
+    detail: str = ""
+
+
+def parcel_keys(parcel: Any) -> dict[str, Any]:
+    """Return the keys every activity line carries."""
+    return {"carrier": parcel.carrier, "tracking_no": parcel.tracking_no, "order_id": parcel.order_id}
+
+
+class RuleEngine:
+    """Evaluate the rules of a :class:`RuleSet` against the store."""
+
+    def __init__(self, store: Store, rules: RuleSet, clock: Clock, alert_targets: Sequence[str] = ()) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self.alert_targets = tuple(alert_targets)
+
+    def sweep(self) -> int:
+        """Fire every time-driven rule whose deadline has passed; return anomalies opened."""
+        now = self.clock.now()
+        opened = 0
+        for rule, column in TIME_RULES:
+            while True:
+                with self.store.begin() as uow:
+                    due = uow.due_parcels(column, now, SWEEP_BATCH)
+                    if not due:
+                        break
+                    skip: set[int] = set()
+                    if rule == "pickup_at_risk":  # already overdue: at risk says nothing new
+                        skip = {a.parcel_id for a in uow.active_anomalies([r.id for r in due], ["pickup_overdue"])}
+                    detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
+                    opened += self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
+                    uow.clear_deadline(column, [r.id for r in due])
+        if opened:
+            log.info("rules.swept", opened=opened, at=now.isoformat())
+        return opened
+
+    def open(self, uow: UnitOfWork, firings: Sequence[Firing]) -> int:
+        """Open anomalies (at most one active per parcel and rule), record them, queue actions."""
+        firings = [f for f in firings if self.rules.spec(f.rule).enabled]
+        if not firings:
+            return 0
+        now = self.clock.now()
+        active = {(a.parcel_id, a.rule) for a in uow.active_anomalies({f.parcel.id for f in firings})}
+        fresh: list[Firing] = []
+        for f in firings:
+            if (f.parcel.id, f.rule) not in active:
+                active.add((f.parcel.id, f.rule))
+                fresh.append(f)
+        rows = []
+        for f in fresh:
+            spec = self.rules.spec(f.rule)
+            comp = spec.compensation.fen(f.parcel.amount_fen) if spec.compensation else None
+            rows.append(
+                {
+                    "parcel_id": f.parcel.id,
+                    "rule": f.rule,
+                    "severity": spec.severity,
+                    "state": "open",
+                    "compensation_fen": comp,
+                    "detail": f.detail,
+                    "opened_at": now,
+                }
+            )
+        ids = uow.insert_anomalies(rows)
+        activity, actions = [], []
+        escalated: list[int] = []
+        for f, row, anomaly_id in zip(fresh, rows, ids, strict=True):
+            comp = row["compensation_fen"]
+            activity.append(
+                {
+                    "at": now,
+                    "event": "anomaly_opened",
+                    "parcel_id": f.parcel.id,
+                    "data": parcel_keys(f.parcel)
+                    | {
+                        "rule": f.rule,
+                        "severity": row["severity"],
+                        "anomaly_id": anomaly_id,
+                        "compensation": None if comp is None else comp / 100,
+                    },
+                }
+            )
+            for kind in self.rules.spec(f.rule).actions:
+                for target in self.alert_targets if kind == "alert" else ("",):
+                    actions.append(
+                        {
+                            "idempotency_key": ":".join(filter(None, (kind, target, "anomaly", str(anomaly_id)))),
+                            "kind": kind,
+                            "target": target,
+                            "parcel_id": f.parcel.id,
+                            "anomaly_id": anomaly_id,
+                            "rule": f.rule,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
+                    )
+            if f.rule == "pickup_overdue":
+                escalated.append(f.parcel.id)
+            log.info("anomaly.opened", rule=f.rule, anomaly_id=anomaly_id, **parcel_keys(f.parcel))
+        uow.record(activity)
+        uow.enqueue(actions)
+        if escalated:
+            self.resolve(uow, uow.active_anomalies(escalated, ["pickup_at_risk"]), "escalated")
+        return len(fresh)
+
+    def resolve(self, uow: UnitOfWork, anomalies: Sequence[Any], resolution: str) -> None:
+        """Resolve anomalies and record it."""
+        if not anomalies:
+            return
+        now = self.clock.now()
+        uow.resolve_anomalies([a.id for a in anomalies], now, resolution)
+        parcels = uow.parcels_by_ids(a.parcel_id for a in anomalies)
+        uow.record(
+            [
+                {
+                    "at": now,
+                    "event": "anomaly_resolved",
+                    "parcel_id": a.parcel_id,
+                    "data": parcel_keys(parcels[a.parcel_id])
+                    | {"rule": a.rule, "anomaly_id": a.id, "resolution": resolution},
+                }
+                for a in anomalies
+            ]
+        )
+        for a in anomalies:
+            log.info("anomaly.resolved", rule=a.rule, anomaly_id=a.id, resolution=resolution)
+
+    def on_changes(self, uow: UnitOfWork, changes: Sequence[Change]) -> None:
+        """Resolve anomalies whose condition cleared, then fire event-driven rules."""
+        if not changes:
+            return
+        by_parcel = {c.parcel.id: c for c in changes}
+        cleared = [a for a in uow.active_anomalies(by_parcel) if _cleared(a.rule, by_parcel[a.parcel_id])]
+        self.resolve(uow, cleared, "auto")
+        firings: list[Firing] = []
+        for c in changes:
+            new, old = c.new, c.old
+            moved = (new.status, new.exception_reason) != (old.status, old.exception_reason)
+            if not moved:
+                continue
+            if new.status in PROBLEM_STATUSES:
+                firings.append(Firing(c.parcel, "carrier_exception", new.exception_reason or new.status))
+                if new.exception_reason in SEVERE_REASONS:
+                    firings.append(Firing(c.parcel, "lost_suspected", new.exception_reason or ""))
+            if new.status in RETURN_STATUSES and (c.parcel.intercept_state or "") not in OUR_INTERCEPT:
+                firings.append(Firing(c.parcel, "returned", new.status))
+        self.open(uow, firings)
+
+
+def _cleared(rule: str, c: Change) -> bool:
+    """Tell whether the condition behind an active anomaly no longer holds."""
+    new, old = c.new, c.old
+    advanced = new.last_event_at is not None and (old.last_event_at is None or new.last_event_at > old.last_event_at)
+    if rule in ("pickup_at_risk", "pickup_overdue"):
+        return new.picked_up_at is not None
+    if rule == "stalled":
+        return advanced
+    if rule == "lost_suspected":
+        return advanced and not (new.status == Status.EXCEPTION and new.exception_reason in SEVERE_REASONS)
+    if rule == "carrier_exception":
+        return new.status not in PROBLEM_STATUSES
+    if rule == "delivery_overdue":
+        return new.status == Status.DELIVERED
+    return False
+
+
+def state_of(parcel: Any) -> ParcelState:
+    """Read the carrier-derived state off a parcel row."""
+    return ParcelState(
+        status=parcel.status,
+        status_code=parcel.status_code,
+        exception_reason=parcel.exception_reason,
+        last_event_at=parcel.last_event_at,
+        picked_up_at=parcel.picked_up_at,
+        delivered_at=parcel.delivered_at,
+    )
+

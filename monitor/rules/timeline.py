@@ -1,0 +1,116 @@
+"""Fold carrier events into a parcel's state and compute its rule deadlines — pure functions.
+
+Folding is idempotent and order-free (max/min over event times), so a repeated or late
+event can never move a parcel backwards. Deadlines are written to the ``*_due`` columns
+so that time-driven rules are an indexed query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from carriers.model import RETURN_STATUSES, TERMINAL_STATUSES, Status, TrackingEvent
+from monitor.rules.ruleset import Thresholds
+
+#: Tie-break when two events share a time: the later stage of a parcel's life wins.
+STAGE = {
+    Status.PENDING: 0,
+    Status.PICKED_UP: 1,
+    Status.IN_TRANSIT: 2,
+    Status.OUT_FOR_DELIVERY: 3,
+    Status.AVAILABLE_FOR_PICKUP: 4,
+    Status.DELIVERY_FAILED: 5,
+    Status.EXCEPTION: 5,
+    Status.RETURNING: 6,
+    Status.DELIVERED: 7,
+    Status.RETURNED: 8,
+}
+DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+
+
+@dataclass(frozen=True, slots=True)
+class ParcelState:
+    """What the carrier has told us about a parcel so far."""
+
+    status: str = Status.PENDING.value
+    status_code: str = ""
+    exception_reason: str | None = None
+    last_event_at: datetime | None = None
+    picked_up_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+def fold(state: ParcelState, events: Iterable[TrackingEvent]) -> ParcelState:
+    """Return the state after ``events``; the newest event sets the status."""
+    for ev in events:
+        changes: dict[str, object] = {}
+        if ev.status is not None and ev.status is not Status.PENDING:
+            if state.picked_up_at is None or ev.time < state.picked_up_at:
+                changes["picked_up_at"] = ev.time
+        if ev.status is Status.DELIVERED and (state.delivered_at is None or ev.time < state.delivered_at):
+            changes["delivered_at"] = ev.time
+        last = state.last_event_at
+        if last is None or ev.time > last:
+            changes["last_event_at"] = ev.time
+            if ev.status is not None:
+                changes |= _status_of(ev)
+        elif ev.time == last and ev.status is not None and STAGE[ev.status] > STAGE[Status(state.status)]:
+            changes |= _status_of(ev)
+        if changes:
+            state = replace(state, **changes)
+    return state
+
+
+def _status_of(ev: TrackingEvent) -> dict[str, object]:
+    assert ev.status is not None
+    return {
+        "status": ev.status.value,
+        "status_code": ev.raw_code,
+        "exception_reason": ev.reason.value if ev.reason else None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The facts about a shipment that, with its state, decide when rules fire."""
+
+    shipped_at: datetime
+    pickup_deadline: datetime
+    promised_delivery: datetime | None
+    region_class: str
+    held: bool
+
+
+def deadlines(state: ParcelState, schedule: Schedule, t: Thresholds) -> dict[str, datetime | None]:
+    """Return the moment each time-driven rule fires for this parcel, None when not armed."""
+    due: dict[str, datetime | None] = dict.fromkeys(DEADLINE_COLUMNS)
+    status = Status(state.status)
+    if schedule.held or status in TERMINAL_STATUSES:
+        return due
+    if state.picked_up_at is None:
+        risk = schedule.pickup_deadline - timedelta(hours=t.pickup_risk_hours)
+        due["pickup_risk_due"] = max(risk, schedule.shipped_at)
+        due["pickup_due"] = schedule.pickup_deadline
+    if schedule.promised_delivery is not None and status not in RETURN_STATUSES:
+        due["delivery_due"] = schedule.promised_delivery
+    last = state.last_event_at
+    if last is None:
+        return due
+    region = schedule.region_class
+    stall = {
+        Status.PICKED_UP: t.after_pickup_hours,
+        Status.IN_TRANSIT: t.transit_hours[region],
+        Status.OUT_FOR_DELIVERY: t.out_for_delivery_hours,
+        Status.AVAILABLE_FOR_PICKUP: t.available_for_pickup_hours,
+    }.get(status)
+    lost = {
+        Status.PICKED_UP: t.lost_after_pickup_hours,
+        Status.IN_TRANSIT: t.lost_transit_hours[region],
+    }.get(status)
+    if stall is not None:
+        due["stall_due"] = last + timedelta(hours=stall)
+    if lost is not None:
+        due["lost_due"] = last + timedelta(hours=lost)
+    return due

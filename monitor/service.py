@@ -1,0 +1,90 @@
+"""The monitor, assembled: the one place that wires store, rules, actions and alerts.
+
+Read top to bottom, this is DESIGN.md's data flow: shipments and carrier events go into
+the store, the rule engine turns them into anomalies, the outbox turns anomalies and
+refunds into tickets, intercepts and alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from carriers.model import InterceptResult, TrackingEvent
+from monitor.actions.intercepts import Decision, Interceptor, RefundRequest
+from monitor.actions.outbox import Dispatcher
+from monitor.actions.tickets import ReshipmentAdvisor, TicketSink
+from monitor.alerts.model import Channel
+from monitor.alerts.notifier import Notifier
+from monitor.clock import Clock
+from monitor.ingest import IngestResult, Ingestor
+from monitor.rules.engine import RuleEngine
+from monitor.rules.ruleset import RuleSet
+from monitor.shipments import Shipment, ShipmentBook
+from monitor.store.store import Store
+
+
+class Monitor:
+    """Everything the daemon, replay and the demo drive, with its dependencies passed in."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: RuleSet,
+        clock: Clock,
+        adapters: Mapping[str, Any],
+        channels: Mapping[str, Channel],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.adapters = dict(adapters)
+        self.notifier = Notifier(store, clock, dict(channels))
+        self.engine = RuleEngine(store, rules, clock, self.notifier.targets)
+        self.ingestor = Ingestor(rules, clock)
+        self.shipments = ShipmentBook(store, rules, clock)
+        self.interceptor = Interceptor(store, self.engine, self.ingestor, clock, self.adapters.get)
+        self.dispatcher = Dispatcher(
+            store,
+            clock,
+            {
+                "ticket": TicketSink(store, clock),
+                "reshipment_suggestion": ReshipmentAdvisor(store, clock),
+                "alert": self.notifier,
+                "intercept": self.interceptor.perform,
+            },
+        )
+
+    def add_shipments(self, shipments: Sequence[Shipment]) -> int:
+        """Start watching shipments; return how many were new."""
+        return self.shipments.add(shipments)
+
+    async def ingest(self, events: Sequence[TrackingEvent]) -> IngestResult:
+        """Apply carrier events, run event-driven rules and follow intercepts, then act."""
+        with self.store.begin() as uow:
+            result = self.ingestor.apply(uow, events)
+            self.interceptor.follow(uow, result.changes)
+            self.engine.on_changes(uow, result.changes)
+        await self.dispatcher.run()
+        return result
+
+    async def refund(self, refund: RefundRequest) -> list[Decision]:
+        """Handle a refund request and perform any intercept at once, not at the next tick."""
+        with self.store.begin() as uow:
+            decisions = self.interceptor.handle_refund(uow, refund)
+        await self.dispatcher.run()
+        with self.store.begin() as uow:
+            return self.interceptor.decisions(uow, refund.refund_id) if decisions else decisions
+
+    async def intercept_verdict(self, carrier: str, tracking_no: str, answer: InterceptResult) -> bool:
+        """Apply a carrier's late answer to an intercept; False if none was waiting."""
+        with self.store.begin() as uow:
+            parcel = uow.parcels_by_keys([(carrier, tracking_no)]).get((carrier, tracking_no))
+            applied = parcel is not None and self.interceptor.verdict_for(uow, parcel, answer)
+        await self.dispatcher.run()
+        return applied
+
+    async def tick(self) -> int:
+        """Fire time-driven rules that are due and run the outbox; return anomalies opened."""
+        opened = self.engine.sweep()
+        await self.dispatcher.run()
+        return opened

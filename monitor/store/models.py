@@ -1,0 +1,174 @@
+"""The tables. The store (``monitor.store.store``) is the only module that queries them.
+
+Time-driven rules are evaluated over the ``*_due`` columns: each holds the moment a rule
+fires for that parcel, or NULL when it is not armed, so a sweep is an index range scan
+over due rows, never a loop over every parcel.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from monitor.store.types import UTCDateTime
+
+ACTIVE_ANOMALY = text("state != 'resolved'")
+
+
+class Parcel(SQLModel, table=True):
+    """One shipped parcel: what the merchant told us, what the carrier said, what is due."""
+
+    __table_args__ = (UniqueConstraint("carrier", "tracking_no", name="uq_parcel_carrier_tracking"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    carrier: str = Field(max_length=32)
+    tracking_no: str = Field(max_length=64)
+    order_id: str = Field(max_length=64, index=True)
+    shop: str = Field(default="", max_length=64)
+    shipped_at: datetime = Field(sa_type=UTCDateTime)
+    pickup_deadline: datetime = Field(sa_type=UTCDateTime)
+    promised_delivery: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    presale: bool = False
+    origin_province: str | None = Field(default=None, max_length=16)
+    destination_province: str | None = Field(default=None, max_length=16)
+    region_class: str = Field(default="cross_province", max_length=16)
+    amount_fen: int | None = None
+
+    status: str = Field(default="pending", max_length=24)
+    status_code: str = Field(default="", max_length=32)
+    exception_reason: str | None = Field(default=None, max_length=16)
+    last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    held: bool = False
+    intercept_state: str | None = Field(default=None, max_length=16)
+
+    pickup_risk_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    pickup_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    stall_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    lost_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TrackingEventRow(SQLModel, table=True):
+    """One carrier scan, stored once however often the carrier repeats it."""
+
+    __tablename__ = "tracking_event"
+    __table_args__ = (UniqueConstraint("parcel_id", "fingerprint", name="uq_event_fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    fingerprint: str = Field(max_length=32)
+    time: datetime = Field(sa_type=UTCDateTime)
+    status: str | None = Field(default=None, max_length=24)
+    reason: str | None = Field(default=None, max_length=16)
+    raw_code: str = Field(default="", max_length=32)
+    raw_text: str = Field(default="", max_length=512)
+    location: str = Field(default="", max_length=128)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Anomaly(SQLModel, table=True):
+    """A rule that fired for a parcel: open → acknowledged → resolved."""
+
+    __table_args__ = (
+        Index(
+            "uq_anomaly_active",
+            "parcel_id",
+            "rule",
+            unique=True,
+            sqlite_where=ACTIVE_ANOMALY,
+            postgresql_where=ACTIVE_ANOMALY,
+        ),
+        Index("ix_anomaly_state_rule", "state", "rule"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    rule: str = Field(max_length=32)
+    severity: str = Field(max_length=16)
+    state: str = Field(default="open", max_length=16)
+    compensation_fen: int | None = None
+    detail: str = Field(default="", max_length=256)
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution: str | None = Field(default=None, max_length=32)
+
+
+class Ticket(SQLModel, table=True):
+    """An internal ticket for ops staff or the warehouse."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
+    refund_id: str | None = Field(default=None, max_length=64)
+    rule: str = Field(max_length=32)
+    title: str = Field(max_length=256)
+    state: str = Field(default="open", max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Refund(SQLModel, table=True):
+    """A buyer's refund request as the platform reported it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(max_length=64, unique=True)
+    order_id: str = Field(max_length=64, index=True)
+    type: str = Field(max_length=24)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Intercept(SQLModel, table=True):
+    """Stopping one parcel because of one refund-only request, followed to its end."""
+
+    __table_args__ = (UniqueConstraint("refund_id", "parcel_id", name="uq_intercept_refund_parcel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    refund_id: str = Field(max_length=64)
+    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    # held | requested | pending | accepted | rejected | succeeded | failed | skipped
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=256)
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Action(SQLModel, table=True):
+    """The durable outbox: one row per side effect, claimed, done once, never lost."""
+
+    __table_args__ = (Index("ix_action_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)
+    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
+    refund_id: str | None = Field(default=None, max_length=64)
+    rule: str = Field(default="", max_length=32)
+    target: str = Field(default="", max_length=64)
+    state: str = Field(default="pending", max_length=16)  # pending | running | done | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=512)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Activity(SQLModel, table=True):
+    """What the monitor did, in order: the parcel timeline of the API and replay's output."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    event: str = Field(max_length=32)
+    parcel_id: int | None = Field(default=None, foreign_key="parcel.id", index=True)
+    data: str = Field(default="{}", max_length=2048)

@@ -1,0 +1,312 @@
+"""The store: every SQL statement of the service lives here.
+
+Callers open a unit of work (one transaction) with :meth:`Store.begin` and call its
+methods; rules and actions never write SQL. Bulk paths (event ingest, rule sweeps) use
+executemany and ``ON CONFLICT DO NOTHING`` so duplicates cost nothing and retries are safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.store.types import UTCDateTime
+from monitor.store.models import Action, Activity, Anomaly, Intercept, Parcel, Refund, Ticket, TrackingEventRow
+
+P = Parcel.__table__
+E = TrackingEventRow.__table__
+AN = Anomaly.__table__
+T = Ticket.__table__
+R = Refund.__table__
+I = Intercept.__table__  # noqa: E741
+A = Action.__table__
+ACT = Activity.__table__
+CHUNK = 500
+DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+
+
+def _aware(value: Any) -> datetime:
+    """Read an aggregate (MIN) of a time column, which skips the column type on SQLite."""
+    return _TIME.process_result_value(value, None)  # type: ignore[return-value]
+
+
+_TIME = UTCDateTime()
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Store:
+    """The database, opened once and shared by every component."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[UnitOfWork]:
+        """Open a transaction; it commits when the block ends, rolls back on error."""
+        with self.engine.begin() as conn:
+            yield UnitOfWork(conn, self.dialect)
+
+
+class UnitOfWork:
+    """One transaction's worth of queries."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # -- parcels --------------------------------------------------------------------------
+
+    def insert_parcels(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert shipments; one already known (same carrier and number) is left as it is."""
+        if rows:
+            stmt = self._insert(P).on_conflict_do_nothing(index_elements=["carrier", "tracking_no"])
+            self.conn.execute(stmt, list(rows))
+
+    def parcels_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+        """Return parcels by (carrier, tracking number)."""
+        found: dict[tuple[str, str], Row[Any]] = {}
+        for chunk in _chunks(sorted(set(keys))):
+            stmt = select(P).where(tuple_(P.c.carrier, P.c.tracking_no).in_(list(chunk)))
+            for row in self.conn.execute(stmt):
+                found[(row.carrier, row.tracking_no)] = row
+        return found
+
+    def parcels_by_ids(self, ids: Iterable[int]) -> dict[int, Row[Any]]:
+        """Return parcels by id."""
+        found: dict[int, Row[Any]] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for row in self.conn.execute(select(P).where(P.c.id.in_(chunk))):
+                found[row.id] = row
+        return found
+
+    def parcel(self, parcel_id: int) -> Row[Any] | None:
+        """Return one parcel."""
+        return self.conn.execute(select(P).where(P.c.id == parcel_id)).first()
+
+    def parcels_of_order(self, order_id: str) -> list[Row[Any]]:
+        """Return the parcels of one order."""
+        return list(self.conn.execute(select(P).where(P.c.order_id == order_id).order_by(P.c.id)))
+
+    def update_parcels(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write changed columns; every row must carry ``id`` and the same keys as the first."""
+        if not rows:
+            return
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_shape.setdefault(tuple(sorted(row)), []).append(row)
+        for shape, group in by_shape.items():
+            cols = {c: bindparam(f"v_{c}") for c in shape if c != "id"}
+            stmt = update(P).where(P.c.id == bindparam("v_id")).values(**cols)
+            self.conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
+
+    def due_parcels(self, column: str, now: datetime, limit: int) -> list[Row[Any]]:
+        """Return parcels whose ``column`` deadline has passed, oldest first."""
+        col = P.c[column]
+        stmt = (
+            select(P.c.id, P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop, P.c.amount_fen, col.label("due"))
+            .where(col <= now)
+            .order_by(col, P.c.id)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
+
+    def clear_deadline(self, column: str, ids: Sequence[int]) -> None:
+        """Disarm a time-driven rule for parcels it has fired for."""
+        for chunk in _chunks(ids):
+            self.conn.execute(update(P).where(P.c.id.in_(chunk)).values({column: None}))
+
+    def earliest_due(self) -> datetime | None:
+        """Return the earliest armed rule deadline or pending outbox attempt, passed or not."""
+        moments = [self.conn.execute(select(func.min(P.c[c]))).scalar() for c in DEADLINE_COLUMNS]
+        moments.append(self.conn.execute(select(func.min(A.c.next_attempt_at)).where(A.c.state == "pending")).scalar())
+        return min((_aware(m) for m in moments if m is not None), default=None)
+
+    # -- tracking events ------------------------------------------------------------------
+
+    def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store events; one already stored (same parcel and fingerprint) is skipped."""
+        if rows:
+            stmt = self._insert(E).on_conflict_do_nothing(index_elements=["parcel_id", "fingerprint"])
+            self.conn.execute(stmt, list(rows))
+
+    def events_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's events, oldest first."""
+        return list(self.conn.execute(select(E).where(E.c.parcel_id == parcel_id).order_by(E.c.time, E.c.id)))
+
+    # -- anomalies ------------------------------------------------------------------------
+
+    def active_anomalies(self, parcel_ids: Iterable[int], rules: Iterable[str] | None = None) -> list[Row[Any]]:
+        """Return the open or acknowledged anomalies of some parcels."""
+        found: list[Row[Any]] = []
+        wanted = list(rules) if rules is not None else None
+        for chunk in _chunks(sorted(set(parcel_ids))):
+            stmt = select(AN).where(AN.c.parcel_id.in_(chunk), AN.c.state != "resolved")
+            if wanted is not None:
+                stmt = stmt.where(AN.c.rule.in_(wanted))
+            found.extend(self.conn.execute(stmt.order_by(AN.c.id)))
+        return found
+
+    def insert_anomalies(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Open anomalies and return their ids in the order given."""
+        ids: list[int] = []
+        for row in rows:  # RETURNING per row keeps ids in order on every backend
+            ids.append(self.conn.execute(AN.insert().values(**row).returning(AN.c.id)).scalar_one())
+        return ids
+
+    def resolve_anomalies(self, ids: Sequence[int], at: datetime, resolution: str) -> None:
+        """Resolve anomalies that are still active."""
+        for chunk in _chunks(ids):
+            self.conn.execute(
+                update(AN)
+                .where(AN.c.id.in_(chunk), AN.c.state != "resolved")
+                .values(state="resolved", resolved_at=at, resolution=resolution)
+            )
+
+    def anomaly(self, anomaly_id: int) -> Row[Any] | None:
+        """Return one anomaly."""
+        return self.conn.execute(select(AN).where(AN.c.id == anomaly_id)).first()
+
+    def acknowledge_anomaly(self, anomaly_id: int, at: datetime) -> bool:
+        """Acknowledge an open anomaly; False if it is not open."""
+        res = self.conn.execute(
+            update(AN).where(AN.c.id == anomaly_id, AN.c.state == "open").values(state="acknowledged", acknowledged_at=at)
+        )
+        return res.rowcount == 1
+
+    def anomalies(self, state: str | None = None, rule: str | None = None) -> list[Row[Any]]:
+        """Return anomalies, newest first, filtered by state and rule."""
+        stmt = select(AN).order_by(AN.c.id.desc())
+        if state:
+            stmt = stmt.where(AN.c.state == state)
+        if rule:
+            stmt = stmt.where(AN.c.rule == rule)
+        return list(self.conn.execute(stmt))
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add side effects to the outbox; one with a known idempotency key is ignored."""
+        if rows:
+            stmt = self._insert(A).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            self.conn.execute(stmt, list(rows))
+
+    def claim_actions(
+        self, now: datetime, limit: int, lease: timedelta, keys: Sequence[str] | None = None
+    ) -> list[Row[Any]]:
+        """Lease due actions (pending, or running with an expired lease) to this worker."""
+        ready = or_(
+            and_(A.c.state == "pending", A.c.next_attempt_at <= now),
+            and_(A.c.state == "running", A.c.lease_until < now),
+        )
+        stmt = select(A.c.id).where(ready).order_by(A.c.next_attempt_at, A.c.id).limit(limit)
+        if keys is not None:
+            stmt = stmt.where(A.c.idempotency_key.in_(list(keys)))
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(self.conn.execute(stmt).scalars())
+        if not ids:
+            return []
+        self.conn.execute(
+            update(A).where(A.c.id.in_(ids)).values(state="running", lease_until=now + lease, attempts=A.c.attempts + 1)
+        )
+        return list(self.conn.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)))
+
+    def finish_action(self, action_id: int, at: datetime) -> None:
+        """Mark an action done."""
+        self.conn.execute(update(A).where(A.c.id == action_id).values(state="done", done_at=at, lease_until=None))
+
+    def retry_action(self, action_id: int, at: datetime, error: str, give_up: bool) -> None:
+        """Put an action back for a later attempt, or give up on it."""
+        values: dict[str, Any] = {"last_error": error[:500], "lease_until": None}
+        values |= {"state": "failed", "done_at": at} if give_up else {"state": "pending", "next_attempt_at": at}
+        self.conn.execute(update(A).where(A.c.id == action_id).values(**values))
+
+    def actions(self, state: str | None = None) -> list[Row[Any]]:
+        """Return outbox rows, oldest first."""
+        stmt = select(A).order_by(A.c.id)
+        return list(self.conn.execute(stmt.where(A.c.state == state) if state else stmt))
+
+    # -- tickets, refunds, intercepts -----------------------------------------------------
+
+    def insert_ticket(self, row: dict[str, Any]) -> tuple[int, bool]:
+        """Open a ticket unless its idempotency key exists; return (id, created)."""
+        stmt = self._insert(T).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        created = self.conn.execute(stmt).rowcount == 1
+        tid = self.conn.execute(select(T.c.id).where(T.c.idempotency_key == row["idempotency_key"])).scalar_one()
+        return tid, created
+
+    def tickets(self) -> list[Row[Any]]:
+        """Return every ticket, oldest first."""
+        return list(self.conn.execute(select(T).order_by(T.c.id)))
+
+    def insert_refund(self, row: dict[str, Any]) -> bool:
+        """Record a refund request; False if that refund id was seen before."""
+        stmt = self._insert(R).values(**row).on_conflict_do_nothing(index_elements=["refund_id"])
+        return self.conn.execute(stmt).rowcount == 1
+
+    def insert_intercept(self, row: dict[str, Any]) -> int:
+        """Record an intercept decision for one parcel of one refund."""
+        return self.conn.execute(I.insert().values(**row).returning(I.c.id)).scalar_one()
+
+    def intercepts_of_refund(self, refund_id: str) -> list[Row[Any]]:
+        """Return the intercepts a refund caused."""
+        return list(self.conn.execute(select(I).where(I.c.refund_id == refund_id).order_by(I.c.id)))
+
+    def intercepts_of_parcel(self, parcel_id: int, state: str | None = None) -> list[Row[Any]]:
+        """Return a parcel's intercepts, optionally only those in ``state``."""
+        stmt = select(I).where(I.c.parcel_id == parcel_id).order_by(I.c.id)
+        return list(self.conn.execute(stmt.where(I.c.state == state) if state else stmt))
+
+    def open_intercepts(self, parcel_ids: Iterable[int]) -> list[Row[Any]]:
+        """Return intercepts still waiting for the carrier's answer or the parcel's return."""
+        found: list[Row[Any]] = []
+        for chunk in _chunks(sorted(set(parcel_ids))):
+            stmt = select(I).where(I.c.parcel_id.in_(chunk), I.c.state.in_(["requested", "pending", "accepted"]))
+            found.extend(self.conn.execute(stmt.order_by(I.c.id)))
+        return found
+
+    def update_intercept(self, intercept_id: int, **values: Any) -> None:
+        """Change an intercept's state."""
+        self.conn.execute(update(I).where(I.c.id == intercept_id).values(**values))
+
+    # -- activity -------------------------------------------------------------------------
+
+    def record(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append to the activity log; ``data`` is stored as JSON."""
+        if rows:
+            self.conn.execute(
+                ACT.insert(),
+                [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in rows],
+            )
+
+    def activity_after(self, last_id: int, limit: int = 10_000) -> list[Row[Any]]:
+        """Return activity newer than ``last_id``, in order."""
+        stmt = select(ACT).where(ACT.c.id > last_id).order_by(ACT.c.id).limit(limit)
+        return list(self.conn.execute(stmt))
+
+    # -- reports --------------------------------------------------------------------------
+
+    def pickup_counts(self, until: datetime) -> tuple[int, int]:
+        """Return (due for pickup by ``until``, picked up by their deadline) over all parcels."""
+        due = or_(P.c.pickup_deadline <= until, P.c.picked_up_at.is_not(None))
+        total = self.conn.execute(select(func.count()).where(due, P.c.held.is_(False))).scalar_one()
+        on_time = self.conn.execute(
+            select(func.count()).where(
+                P.c.picked_up_at.is_not(None), P.c.picked_up_at <= P.c.pickup_deadline, P.c.held.is_(False)
+            )
+        ).scalar_one()
+        return total, on_time
