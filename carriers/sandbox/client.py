@@ -32,6 +32,7 @@ class SandboxCarrier:
         #: Every intercept request received, in order: (idempotency_key, tracking_no).
         self.intercept_requests: list[tuple[str, str]] = []
         self._answers: dict[str, InterceptResult] = {}
+        self._intercepted_at: dict[str, datetime] = {}
 
     def register(self, tracking_no: str, shipped_at: datetime) -> None:
         """Tell the world when a parcel was shipped (otherwise: when first tracked)."""
@@ -55,7 +56,8 @@ class SandboxCarrier:
                 results.append(TrackingResult(CODE, number, problem="not_found", problem_code="scripted"))
                 continue
             shipped_at = self._first_seen.setdefault(number, now)
-            results.append(TrackingResult(CODE, number, tuple(self._world.events(number, shipped_at, now))))
+            events = self._world.events(number, shipped_at, now, self._intercepted_at.get(number))
+            results.append(TrackingResult(CODE, number, tuple(events)))
         return results
 
     async def intercept(self, parcel: ParcelRef, reason: str, idempotency_key: str) -> InterceptResult:
@@ -72,5 +74,7 @@ class SandboxCarrier:
             answer = self._world.intercept_verdict(number)
         else:
             answer = InterceptResult(accepted=True)
+        if answer.accepted:
+            self._intercepted_at.setdefault(number, self._clock.now())
         self._answers[idempotency_key] = answer
         return answer

@@ -88,11 +88,32 @@ class World:
             draw -= share
         return "fine"
 
-    def events(self, tracking_no: str, shipped_at: datetime, now: datetime) -> list[TrackingEvent]:
-        """Return the scans that have happened by ``now``, oldest first."""
+    def events(
+        self, tracking_no: str, shipped_at: datetime, now: datetime, intercepted_at: datetime | None = None
+    ) -> list[TrackingEvent]:
+        """Return the scans that have happened by ``now``, oldest first.
+
+        An intercept accepted at ``intercepted_at`` turns the parcel around, unless it was
+        delivered first: then the carrier's story ends as it would have anyway.
+        """
         if shipped_at.utcoffset() is None or now.utcoffset() is None:
             raise ValueError("shipped_at and now must be timezone-aware")
-        return [event for event in self._timeline(tracking_no, shipped_at) if event.time <= now]
+        timeline = self._timeline(tracking_no, shipped_at)
+        if intercepted_at is not None:
+            timeline = self._turned_back(tracking_no, timeline, intercepted_at)
+        return [event for event in timeline if event.time <= now]
+
+    def _turned_back(self, tracking_no: str, timeline: list[TrackingEvent], at: datetime) -> list[TrackingEvent]:
+        """Cut the story at an accepted intercept and send the parcel back to the sender."""
+        before = [e for e in timeline if e.time <= at]
+        if any(e.raw_code in ("50", "90") for e in before) or not before:
+            return timeline
+        rng = self._rng(tracking_no, "intercept-return")
+        last = before[-1]
+        trail = _Trail(tracking_no, at.astimezone(SHANGHAI).replace(second=0, microsecond=0), rng)
+        trail.scan((1, 6), "80", last.location, "快件已拦截，退回寄件人", last.location)
+        trail.scan((36, 96), "90", last.location, "退回件已签收（退签），签收人：寄件人", last.location)
+        return before + trail.events
 
     def intercept_verdict(self, tracking_no: str) -> InterceptResult:
         """Accept an intercept with the configured probability, the same way every time."""

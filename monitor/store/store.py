@@ -135,6 +135,24 @@ class UnitOfWork:
         moments.append(self.conn.execute(select(func.min(A.c.next_attempt_at)).where(A.c.state == "pending")).scalar())
         return min((_aware(m) for m in moments if m is not None), default=None)
 
+    def due_for_poll(self, now: datetime, limit: int) -> list[Row[Any]]:
+        """Return parcels whose next poll is due, the longest waiting first."""
+        stmt = (
+            select(P.c.id, P.c.carrier, P.c.tracking_no)
+            .where(P.c.next_poll_at <= now)
+            .order_by(P.c.next_poll_at, P.c.id)
+            .limit(limit)
+        )
+        return list(self.conn.execute(stmt))
+
+    def set_next_poll(self, ids: Sequence[int], at: datetime | None) -> None:
+        """Schedule the next poll of parcels; terminal parcels are not polled again."""
+        done = ("delivered", "returned")
+        for chunk in _chunks(ids):
+            stmt = update(P).where(P.c.id.in_(chunk))
+            self.conn.execute(stmt.where(P.c.status.not_in(done)).values(next_poll_at=at))
+            self.conn.execute(stmt.where(P.c.status.in_(done)).values(next_poll_at=None))
+
     # -- tracking events ------------------------------------------------------------------
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:

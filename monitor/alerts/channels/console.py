@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from monitor.alerts.messages import one_line
 from monitor.alerts.model import SENT, Alert, Delivery
@@ -12,14 +14,18 @@ from monitor.alerts.model import SENT, Alert, Delivery
 class ConsoleChannel:
     """Print alerts to a stream."""
 
-    def __init__(self, stream: TextIO, name: str = "console", language: str = "zh") -> None:
+    def __init__(
+        self, stream: TextIO, name: str = "console", language: str = "zh", tz: tzinfo | None = None
+    ) -> None:
         self.name = name
         self.stream = stream
         self.language = language
+        self.tz = tz or ZoneInfo("Asia/Shanghai")
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         for alert in alerts:
-            print(one_line(alert, self.language), file=self.stream, flush=True)
+            when = alert.opened_at.astimezone(self.tz).strftime("%m-%d %H:%M")
+            print(f"{when} {one_line(alert, self.language)}", file=self.stream, flush=True)
         return SENT
 
 
