@@ -32,9 +32,7 @@ class CarrierAuthError(CarrierError):
 class CarrierRateLimited(CarrierError):
     """The carrier asked us to slow down."""
 
-    def __init__(
-        self, message: str, *, carrier: str = "", code: str = "", retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, carrier: str = "", code: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, carrier=carrier, code=code)
         self.retry_after = retry_after
 

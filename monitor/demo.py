@@ -61,9 +61,13 @@ async def run_demo(settings: Settings, *, parcels: int, days: float, out: TextIO
         poller = Poller(store, clock, {"sandbox": sandbox}, monitor)
         plan = _plan(rng, parcels, start)
         refunds = {
-            s.shipped_at + timedelta(hours=rng.uniform(2, 60)): s.order_id for s in rng.sample(plan, max(parcels // 25, 1))
+            s.shipped_at + timedelta(hours=rng.uniform(2, 60)): s.order_id
+            for s in rng.sample(plan, max(parcels // 25, 1))
         }
-        print(f"parcel-monitor demo: {parcels} parcels over {days:g} simulated days, from {start:%Y-%m-%d %H:%M}", file=out)
+        print(
+            f"parcel-monitor demo: {parcels} parcels over {days:g} simulated days, from {start:%Y-%m-%d %H:%M}",
+            file=out,
+        )
         end = start + timedelta(days=days)
         while clock.now() < end:
             now = clock.now()
@@ -76,10 +80,10 @@ async def run_demo(settings: Settings, *, parcels: int, days: float, out: TextIO
             for moment in [m for m in refunds if now - STEP < m <= now]:
                 order_id = refunds.pop(moment)
                 decisions = await monitor.refund(RefundRequest(f"RF{order_id[-6:]}", order_id, "refund_only"))
+                when = f"{now.astimezone(settings.timezone):%m-%d %H:%M}"
                 for d in decisions:
                     words = DECISION_WORDS.get(d.decision, d.decision)
-                    print(f"{now.astimezone(settings.timezone):%m-%d %H:%M} [仅退款] 订单 {order_id} {d.tracking_no}: {words}",
-                          file=out)  # fmt: skip
+                    print(f"{when} [仅退款] 订单 {order_id} {d.tracking_no}: {words}", file=out)
             await monitor.tick()
             clock.advance(STEP)
         with store.begin() as uow:
@@ -87,8 +91,8 @@ async def run_demo(settings: Settings, *, parcels: int, days: float, out: TextIO
             due, on_time = uow.pickup_counts(clock.now())
         engine.dispose()
     rate = f"{on_time / due:.1%}" if due else "n/a"
-    print(f"\nsummary: 24h pickup rate {rate} ({on_time}/{due}); " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-          file=out)  # fmt: skip
+    tally = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"\nsummary: 24h pickup rate {rate} ({on_time}/{due}); {tally}", file=out)
     return counts
 
 

@@ -17,7 +17,7 @@ from monitor.actions.tickets import ReshipmentAdvisor, TicketSink
 from monitor.alerts.model import Channel
 from monitor.alerts.notifier import Notifier
 from monitor.clock import Clock
-from monitor.ingest import IngestResult, Ingestor
+from monitor.ingest import Ingestor, IngestResult
 from monitor.rules.engine import RuleEngine
 from monitor.rules.ruleset import RuleSet
 from monitor.shipments import Shipment, ShipmentBook

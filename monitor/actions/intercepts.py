@@ -97,7 +97,9 @@ class Interceptor:
         ]
 
     def _note(self, uow: UnitOfWork, parcel: Any, event: str, **data: Any) -> None:
-        uow.record([{"at": self.clock.now(), "event": event, "parcel_id": parcel.id, "data": parcel_keys(parcel) | data}])
+        uow.record(
+            [{"at": self.clock.now(), "event": event, "parcel_id": parcel.id, "data": parcel_keys(parcel) | data}]
+        )
 
     def _skip(self, uow: UnitOfWork, parcel: Any, refund_id: str, reason: str) -> None:
         now = self.clock.now()
@@ -217,7 +219,8 @@ class Interceptor:
             elif c.new.status == Status.DELIVERED:
                 self._fail(uow, intercept, c.parcel, "delivered")
         for c in changes:  # a held parcel the carrier picked up anyway: intercept it now
-            if c.parcel.held and c.parcel.intercept_state == "held" and c.old.picked_up_at is None:
-                if c.new.picked_up_at is not None and c.new.status not in RETURN_STATUSES | {Status.DELIVERED}:
-                    for intercept in uow.intercepts_of_parcel(c.parcel.id, "held"):
-                        self._request(uow, c.parcel, intercept.refund_id, intercept.id)
+            was_held = c.parcel.intercept_state == "held" and c.old.picked_up_at is None
+            moving = c.new.picked_up_at is not None and c.new.status not in RETURN_STATUSES | {Status.DELIVERED}
+            if was_held and moving:
+                for intercept in uow.intercepts_of_parcel(c.parcel.id, "held"):
+                    self._request(uow, c.parcel, intercept.refund_id, intercept.id)

@@ -84,7 +84,7 @@ class Dispatcher:
         else:
             try:
                 outcome = await handler(action)
-            except Exception as err:  # noqa: BLE001 - a handler bug must not kill the dispatcher
+            except Exception as err:
                 log.exception("action.crashed", kind=action.kind, key=action.idempotency_key)
                 outcome = retry(f"{type(err).__name__}: {err}")
         if outcome.done:

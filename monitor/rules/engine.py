@@ -226,4 +226,3 @@ def state_of(parcel: Any) -> ParcelState:
         picked_up_at=parcel.picked_up_at,
         delivered_at=parcel.delivered_at,
     )
-

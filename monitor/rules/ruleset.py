@@ -215,9 +215,7 @@ def build_ruleset(rules: dict[str, Any] | None = None) -> RuleSet:
     for rule in changes:
         if rule not in RULE_IDS:
             raise RuleConfigError(f"rules.rule.{rule}: unknown rule id (known: {', '.join(RULE_IDS)})")
-    specs = {
-        rule: _spec(rule, doc["rules"][rule] | changes.get(rule, {}), f"rules.rule.{rule}") for rule in RULE_IDS
-    }
+    specs = {rule: _spec(rule, doc["rules"][rule] | changes.get(rule, {}), f"rules.rule.{rule}") for rule in RULE_IDS}
     overrides = []
     for i, raw in enumerate(rules.get("overrides", [])):
         where = f"rules.overrides[{i}]"

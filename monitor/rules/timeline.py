@@ -46,9 +46,9 @@ def fold(state: ParcelState, events: Iterable[TrackingEvent]) -> ParcelState:
     """Return the state after ``events``; the newest event sets the status."""
     for ev in events:
         changes: dict[str, object] = {}
-        if ev.status is not None and ev.status is not Status.PENDING:
-            if state.picked_up_at is None or ev.time < state.picked_up_at:
-                changes["picked_up_at"] = ev.time
+        scanned = ev.status is not None and ev.status is not Status.PENDING
+        if scanned and (state.picked_up_at is None or ev.time < state.picked_up_at):
+            changes["picked_up_at"] = ev.time
         if ev.status is Status.DELIVERED and (state.delivered_at is None or ev.time < state.delivered_at):
             changes["delivered_at"] = ev.time
         last = state.last_event_at

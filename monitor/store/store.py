@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store.types import UTCDateTime
 from monitor.store.models import Action, Activity, Anomaly, Intercept, Parcel, Refund, Ticket, TrackingEventRow
+from monitor.store.types import UTCDateTime
 
 P = Parcel.__table__
 E = TrackingEventRow.__table__
@@ -201,7 +201,9 @@ class UnitOfWork:
     def acknowledge_anomaly(self, anomaly_id: int, at: datetime) -> bool:
         """Acknowledge an open anomaly; False if it is not open."""
         res = self.conn.execute(
-            update(AN).where(AN.c.id == anomaly_id, AN.c.state == "open").values(state="acknowledged", acknowledged_at=at)
+            update(AN)
+            .where(AN.c.id == anomaly_id, AN.c.state == "open")
+            .values(state="acknowledged", acknowledged_at=at)
         )
         return res.rowcount == 1
 
@@ -263,9 +265,12 @@ class UnitOfWork:
     def insert_ticket(self, row: dict[str, Any]) -> tuple[int, bool]:
         """Open a ticket unless its idempotency key exists; return (id, created)."""
         stmt = self._insert(T).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        created = self.conn.execute(stmt).rowcount == 1
-        tid = self.conn.execute(select(T.c.id).where(T.c.idempotency_key == row["idempotency_key"])).scalar_one()
-        return tid, created
+        created = self.conn.execute(stmt.returning(T.c.id)).scalar()
+        if created is not None:
+            return created, True
+        return self.conn.execute(
+            select(T.c.id).where(T.c.idempotency_key == row["idempotency_key"])
+        ).scalar_one(), False
 
     def tickets(self) -> list[Row[Any]]:
         """Return every ticket, oldest first."""
@@ -274,7 +279,7 @@ class UnitOfWork:
     def insert_refund(self, row: dict[str, Any]) -> bool:
         """Record a refund request; False if that refund id was seen before."""
         stmt = self._insert(R).values(**row).on_conflict_do_nothing(index_elements=["refund_id"])
-        return self.conn.execute(stmt).rowcount == 1
+        return self.conn.execute(stmt.returning(R.c.id)).scalar() is not None
 
     def insert_intercept(self, row: dict[str, Any]) -> int:
         """Record an intercept decision for one parcel of one refund."""

@@ -14,9 +14,7 @@ from monitor.alerts.model import SENT, Alert, Delivery
 class ConsoleChannel:
     """Print alerts to a stream."""
 
-    def __init__(
-        self, stream: TextIO, name: str = "console", language: str = "zh", tz: tzinfo | None = None
-    ) -> None:
+    def __init__(self, stream: TextIO, name: str = "console", language: str = "zh", tz: tzinfo | None = None) -> None:
         self.name = name
         self.stream = stream
         self.language = language
