@@ -13,17 +13,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.rules.ruleset import RuleConfigError, RuleSet, build_ruleset
+from monitor.errors import ConfigError, RuleConfigError
+from monitor.rules.ruleset import RuleSet, build_ruleset
 
 DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
 CHANNEL_TYPES = ("console",)
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo")
-
-
-class ConfigError(ValueError):
-    """The configuration is wrong; the message says where and what."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,20 +11,13 @@ from typing import Any
 import structlog
 
 from monitor.clock import Clock, as_utc
+from monitor.errors import ShipmentError
 from monitor.rules.regions import normalize_province
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import ParcelState, Schedule, deadlines
 from monitor.store.store import Store
 
 log = structlog.get_logger("monitor.shipments")
-
-
-class ShipmentError(ValueError):
-    """A shipment field is missing or wrong; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

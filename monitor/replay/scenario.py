@@ -11,7 +11,8 @@ from typing import Any
 from carriers.model import ExceptionReason, InterceptResult, Status, TrackingEvent
 from monitor.actions.intercepts import REFUND_TYPES, RefundRequest
 from monitor.clock import as_utc
-from monitor.shipments import Shipment, ShipmentError
+from monitor.errors import ScenarioError, ShipmentError
+from monitor.shipments import Shipment
 
 REQUIRED = {
     "shipment": ("at", "order_id", "carrier", "tracking_no"),
@@ -20,14 +21,6 @@ REQUIRED = {
     "intercept_result": ("at", "carrier", "tracking_no", "accepted"),
     "end": ("at",),
 }
-
-
-class ScenarioError(ValueError):
-    """A scenario line is wrong; the message starts with its line number."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
-        self.line = line
 
 
 @dataclass(frozen=True, slots=True)

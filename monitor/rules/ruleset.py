@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from monitor.errors import RuleConfigError
 from monitor.rules.regions import REGION_CLASSES, Regions
 
 RULE_IDS = (
@@ -37,10 +38,6 @@ SCALAR_THRESHOLDS = (
     "lost_after_pickup_hours",
 )
 REGIONAL_THRESHOLDS = ("transit_hours", "lost_transit_hours")
-
-
-class RuleConfigError(ValueError):
-    """A rule setting is wrong; the message names the key and the bad value."""
 
 
 @dataclass(frozen=True, slots=True)
