@@ -83,6 +83,20 @@ class Monitor:
         await self.dispatcher.run()
         return applied
 
+    def acknowledge(self, anomaly_id: int) -> bool:
+        """Mark an open anomaly as seen by a person; False if it is not open."""
+        with self.store.begin() as uow:
+            return uow.acknowledge_anomaly(anomaly_id, self.clock.now())
+
+    def resolve(self, anomaly_id: int, resolution: str = "manual") -> bool:
+        """Close an anomaly by hand; False if it is already resolved or unknown."""
+        with self.store.begin() as uow:
+            anomaly = uow.anomaly(anomaly_id)
+            if anomaly is None or anomaly.state == "resolved":
+                return False
+            self.engine.resolve(uow, [anomaly], resolution)
+            return True
+
     async def tick(self) -> int:
         """Fire time-driven rules that are due and run the outbox; return anomalies opened."""
         opened = self.engine.sweep()

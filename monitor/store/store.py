@@ -180,10 +180,10 @@ class UnitOfWork:
 
     def insert_anomalies(self, rows: Sequence[dict[str, Any]]) -> list[int]:
         """Open anomalies and return their ids in the order given."""
-        ids: list[int] = []
-        for row in rows:  # RETURNING per row keeps ids in order on every backend
-            ids.append(self.conn.execute(AN.insert().values(**row).returning(AN.c.id)).scalar_one())
-        return ids
+        if not rows:
+            return []
+        stmt = AN.insert().returning(AN.c.id, sort_by_parameter_order=True)
+        return list(self.conn.execute(stmt, list(rows)).scalars())
 
     def resolve_anomalies(self, ids: Sequence[int], at: datetime, resolution: str) -> None:
         """Resolve anomalies that are still active."""
