@@ -50,6 +50,8 @@ def parse(lines: Iterable[str]) -> list[Step]:
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
+        if steps and steps[-1].kind == "end":
+            raise ScenarioError(number, f"comes after the end line (line {steps[-1].line})")
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
@@ -61,8 +63,6 @@ def parse(lines: Iterable[str]) -> list[Step]:
             raise ScenarioError(number, f"out of time order: at {raw['at']} is before the previous line")
         last = step.at
         steps.append(step)
-        if step.kind == "end":
-            break
     return steps
 
 
