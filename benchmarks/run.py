@@ -457,11 +457,7 @@ def raw_event_insert(engine: Engine, rows: list[dict[str, Any]]) -> float:
     )
     to_db = UTCDateTime().process_bind_param
     dialect = engine.dialect
-    if sqlite:  # what SQLAlchemy's SQLite DateTime stores: naive UTC text
-        fmt = "%Y-%m-%d %H:%M:%S.%f"
-        conv: Callable[[datetime], Any] = lambda d: to_db(d, dialect).strftime(fmt)  # noqa: E731
-    else:
-        conv = lambda d: d  # noqa: E731
+    conv: Callable[[datetime], Any] = lambda d: to_db(d, dialect)  # noqa: E731 - what the store binds
     params = [tuple(conv(r[c]) if c in ("time", "received_at") else r[c] for c in cols) for r in rows]
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM tracking_event")

@@ -58,11 +58,16 @@ class Ingestor:
         parcels = uow.parcels_by_keys((e.carrier, e.tracking_no) for e in events)
         grouped: dict[int, list[TrackingEvent]] = defaultdict(list)
         rows: list[dict[str, Any]] = []
+        seen: set[tuple[int, str]] = set()
         for ev in events:
             parcel = parcels.get((ev.carrier, ev.tracking_no))
             if parcel is None:
                 result.unknown_parcel += 1
                 continue
+            key = (parcel.id, fingerprint(ev))
+            if key in seen:  # repeated within the batch: nothing new to store or fold
+                continue
+            seen.add(key)
             if ev.status is None:
                 result.unknown_code += 1
                 self._log_unknown_code(ev)
@@ -70,7 +75,7 @@ class Ingestor:
             rows.append(
                 {
                     "parcel_id": parcel.id,
-                    "fingerprint": fingerprint(ev),
+                    "fingerprint": key[1],
                     "time": ev.time,
                     "status": ev.status.value if ev.status else None,
                     "reason": ev.reason.value if ev.reason else None,

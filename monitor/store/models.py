@@ -63,7 +63,7 @@ class TrackingEventRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("parcel_id", "fingerprint", name="uq_event_fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    parcel_id: int = Field(foreign_key="parcel.id")  # indexed by uq_event_fingerprint
     fingerprint: str = Field(max_length=32)
     time: datetime = Field(sa_type=UTCDateTime)
     status: str | None = Field(default=None, max_length=24)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import Action, Activity, Anomaly, Intercept, Parcel, Refund, Ticket, TrackingEventRow
@@ -29,6 +29,18 @@ A = Action.__table__
 ACT = Activity.__table__
 CHUNK = 500
 DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+EVENT_COLUMNS = (
+    "parcel_id", "fingerprint", "time", "status", "reason", "raw_code", "raw_text", "location", "received_at",
+)  # fmt: skip
+#: What ingest, the rules and intercepts read of a parcel: less to convert on the hot path.
+WORKING_COLUMNS = tuple(
+    P.c[name]
+    for name in (
+        "id", "carrier", "tracking_no", "order_id", "shop", "shipped_at", "pickup_deadline", "promised_delivery",
+        "region_class", "amount_fen", "status", "status_code", "exception_reason", "last_event_at", "picked_up_at",
+        "delivered_at", "held", "intercept_state",
+    )
+)  # fmt: skip
 
 
 def _aware(value: Any) -> datetime:
@@ -65,6 +77,11 @@ class UnitOfWork:
         self.conn = conn
         self.dialect = dialect
 
+    @property
+    def _mark(self) -> str:
+        """Return the driver's positional placeholder."""
+        return "?" if self.dialect == "sqlite" else "%s"
+
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
@@ -77,12 +94,18 @@ class UnitOfWork:
             self.conn.execute(stmt, list(rows))
 
     def parcels_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-        """Return parcels by (carrier, tracking number)."""
+        """Return parcels by (carrier, tracking number), with the columns ingest and rules read."""
+        by_carrier: dict[str, set[str]] = {}
+        for carrier, number in keys:
+            by_carrier.setdefault(carrier, set()).add(number)
         found: dict[tuple[str, str], Row[Any]] = {}
-        for chunk in _chunks(sorted(set(keys))):
-            stmt = select(P).where(tuple_(P.c.carrier, P.c.tracking_no).in_(list(chunk)))
-            for row in self.conn.execute(stmt):
-                found[(row.carrier, row.tracking_no)] = row
+        for carrier, numbers in by_carrier.items():
+            # carrier = ? AND tracking_no IN (...) uses the unique index on every backend;
+            # a row-value IN (...) makes SQLite scan the whole table.
+            for chunk in _chunks(sorted(numbers)):
+                stmt = select(*WORKING_COLUMNS).where(P.c.carrier == carrier, P.c.tracking_no.in_(chunk))
+                for row in self.conn.execute(stmt):
+                    found[(row.carrier, row.tracking_no)] = row
         return found
 
     def parcels_by_ids(self, ids: Iterable[int]) -> dict[int, Row[Any]]:
@@ -107,11 +130,19 @@ class UnitOfWork:
             return
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
-            by_shape.setdefault(tuple(sorted(row)), []).append(row)
+            by_shape.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
+        bind, dialect = _TIME.process_bind_param, self.conn.dialect
         for shape, group in by_shape.items():
-            cols = {c: bindparam(f"v_{c}") for c in shape if c != "id"}
-            stmt = update(P).where(P.c.id == bindparam("v_id")).values(**cols)
-            self.conn.execute(stmt, [{f"v_{k}": v for k, v in r.items()} for r in group])
+            for name in shape:
+                if name not in P.c:
+                    raise KeyError(f"parcel has no column {name!r}")
+            times = [isinstance(P.c[name].type, UTCDateTime) for name in shape]
+            sql = f"UPDATE parcel SET {', '.join(f'{n} = {self._mark}' for n in shape)} WHERE id = {self._mark}"
+            params = [
+                (*(bind(r[n], dialect) if t else r[n] for n, t in zip(shape, times, strict=True)), r["id"])
+                for r in group
+            ]
+            self.conn.exec_driver_sql(sql, params)
 
     def due_parcels(self, column: str, now: datetime, limit: int) -> list[Row[Any]]:
         """Return parcels whose ``column`` deadline has passed, oldest first."""
@@ -156,10 +187,26 @@ class UnitOfWork:
     # -- tracking events ------------------------------------------------------------------
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store events; one already stored (same parcel and fingerprint) is skipped."""
-        if rows:
-            stmt = self._insert(E).on_conflict_do_nothing(index_elements=["parcel_id", "fingerprint"])
-            self.conn.execute(stmt, list(rows))
+        """Store events; one already stored (same parcel and fingerprint) is skipped.
+
+        This is the hottest statement of the service, so it goes to the driver's executemany
+        with times converted once, skipping SQLAlchemy's per-row parameter processing.
+        """
+        if not rows:
+            return
+        cols = EVENT_COLUMNS
+        marks = ", ".join([self._mark] * len(cols))
+        sql = (
+            f"INSERT INTO tracking_event ({', '.join(cols)}) VALUES ({marks})"
+            " ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
+        )
+        bind, dialect = _TIME.process_bind_param, self.conn.dialect
+        params = [
+            (r["parcel_id"], r["fingerprint"], bind(r["time"], dialect), r["status"], r["reason"], r["raw_code"],
+             r["raw_text"], r["location"], bind(r["received_at"], dialect))
+            for r in rows
+        ]  # fmt: skip
+        self.conn.exec_driver_sql(sql, params)
 
     def events_of(self, parcel_id: int) -> list[Row[Any]]:
         """Return a parcel's events, oldest first."""

@@ -158,9 +158,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("parcel_id", "fingerprint", name="uq_event_fingerprint"),
     )
-    with op.batch_alter_table("tracking_event", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_tracking_event_parcel_id"), ["parcel_id"], unique=False)
-
     op.create_table(
         "action",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -229,9 +226,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_action_due")
 
     op.drop_table("action")
-    with op.batch_alter_table("tracking_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_tracking_event_parcel_id"))
-
     op.drop_table("tracking_event")
     with op.batch_alter_table("intercept", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_intercept_parcel_id"))
