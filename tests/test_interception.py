@@ -5,14 +5,9 @@ Each test is a small replay scenario (REPLAY.md, docs/replay.md) on SQLite and P
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
 from typing import Any
 
-from monitor.replay.runner import replay
-from monitor.replay.scenario import parse
-from monitor.rules.ruleset import build_ruleset
+from tests.helpers import end, run
 
 INTERCEPT_EVENTS = {
     "intercept_requested",
@@ -46,20 +41,6 @@ def verdict(at: str, accepted: bool, reason: str = "", no: str = "SB1") -> dict[
     return {"kind": "intercept_result", "at": at, "carrier": "sandbox", "tracking_no": no, "accepted": accepted} | (
         {"reason": reason} if reason else {}
     )
-
-
-def end(at: str) -> dict[str, Any]:
-    return {"kind": "end", "at": at}
-
-
-def run(
-    lines: list[dict[str, Any]], rules: dict[str, Any] | None = None, database_url: str | None = None
-) -> list[dict[str, Any]]:
-    """Replay ``lines`` and return the output lines."""
-    steps = parse([json.dumps(line, ensure_ascii=False) for line in lines])
-    out = io.StringIO()
-    asyncio.run(replay(steps, build_ruleset(rules), out, database_url=database_url))
-    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def events(out: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:

@@ -6,16 +6,12 @@ and on PostgreSQL; times are November 2026 in China Standard Time.
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
 from typing import Any
 
 import pytest
 
-from monitor.replay.runner import replay
-from monitor.replay.scenario import parse
 from monitor.rules.ruleset import build_ruleset
+from tests.helpers import end, run
 
 
 def t(day: int, hour: int, minute: int = 0, second: int = 0) -> str:
@@ -29,20 +25,6 @@ def ship(at: str, no: str = "SB1", carrier: str = "sandbox", **extra: Any) -> di
 
 def scan(at: str, status: str, no: str = "SB1", carrier: str = "sandbox", **extra: Any) -> dict[str, Any]:
     return {"kind": "tracking", "at": at, "carrier": carrier, "tracking_no": no, "status": status} | extra
-
-
-def end(at: str) -> dict[str, Any]:
-    return {"kind": "end", "at": at}
-
-
-def run(
-    lines: list[dict[str, Any]], rules: dict[str, Any] | None = None, database_url: str | None = None
-) -> list[dict[str, Any]]:
-    """Replay ``lines`` and return the output lines."""
-    steps = parse([json.dumps(line, ensure_ascii=False) for line in lines])
-    out = io.StringIO()
-    asyncio.run(replay(steps, build_ruleset(rules), out, database_url=database_url))
-    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def opened(out: list[dict[str, Any]], rule: str, no: str | None = None) -> list[dict[str, Any]]:
