@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from monitor.alerts.model import Alert
 
 RULE_NAMES = {
@@ -31,8 +34,22 @@ SEVERITY_NAMES = {
     "en": {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"},
 }
 LABELS = {
-    "zh": {"order": "订单", "shop": "店铺", "at_stake": "赔付风险", "resolved": "已恢复"},
-    "en": {"order": "order", "shop": "shop", "at_stake": "at stake", "resolved": "resolved"},
+    "zh": {
+        "order": "订单",
+        "shop": "店铺",
+        "at_stake": "赔付风险",
+        "resolved": "已恢复",
+        "digest": "物流异常汇总",
+        "more": "另有 {n} 条",
+    },
+    "en": {
+        "order": "order",
+        "shop": "shop",
+        "at_stake": "at stake",
+        "resolved": "resolved",
+        "digest": "Parcel alerts",
+        "more": "{n} more",
+    },
 }
 
 
@@ -51,3 +68,49 @@ def one_line(alert: Alert, language: str = "zh") -> str:
     if alert.compensation_fen is not None:
         parts.append(f"{words['at_stake']} ¥{alert.compensation_fen / 100:.2f}")
     return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One rendered notification: a title, Markdown for channels that render it, plain text."""
+
+    title: str
+    markdown: str
+    text: str
+
+
+DIGEST_TOP = 10
+
+
+def render(alerts: Sequence[Alert], language: str = "zh", link_base: str = "") -> Message:
+    """Render one alert, or a burst of them as one digest with counts and the costliest first.
+
+    Never includes buyer contact details: alerts carry none.
+    """
+    lang = language if language in RULE_NAMES else "zh"
+    words = LABELS[lang]
+    ordered = sorted(alerts, key=lambda a: (-(a.compensation_fen or 0), a.opened_at, a.anomaly_id))
+    counts: dict[str, int] = {}
+    for a in alerts:
+        counts[a.rule] = counts.get(a.rule, 0) + 1
+    if len(alerts) == 1:
+        title = one_line(alerts[0], lang).split(" · ")[0]
+    else:
+        total = ("、" if lang == "zh" else ", ").join(f"{RULE_NAMES[lang].get(r, r)} {n}" for r, n in counts.items())
+        title = f"{words['digest']} ({len(alerts)}): {total}"
+    stake = sum(a.compensation_fen or 0 for a in alerts)
+    lines_md = [f"### {title}"]
+    lines_txt = [title]
+    if stake:
+        lines_md.append(f"**{words['at_stake']}: ¥{stake / 100:.2f}**")
+        lines_txt.append(f"{words['at_stake']}: ¥{stake / 100:.2f}")
+    for a in ordered[:DIGEST_TOP]:
+        line = one_line(a, lang)
+        link = f"{link_base.rstrip('/')}/api/v1/parcels/{a.carrier}/{a.tracking_no}" if link_base else ""
+        lines_md.append(f"- [{line}]({link})" if link else f"- {line}")
+        lines_txt.append(f"- {line}" + (f" {link}" if link else ""))
+    if len(ordered) > DIGEST_TOP:
+        more = len(ordered) - DIGEST_TOP
+        lines_md.append(f"- … {words['more'].format(n=more)}")
+        lines_txt.append(f"- … {words['more'].format(n=more)}")
+    return Message(title=title, markdown="\n".join(lines_md), text="\n".join(lines_txt))
