@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.alerts.channels.catalog import TYPES as CHANNEL_TYPES
+from monitor.alerts.channels.catalog import parse_settings
 from monitor.errors import ConfigError, RuleConfigError
 from monitor.rules.ruleset import RuleSet, build_ruleset
 
 DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
-CHANNEL_TYPES = ("console",)
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo")
@@ -29,7 +30,9 @@ class ChannelSettings:
 
     name: str
     type: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The channel's own validated settings object (secrets resolved from the environment).
+    settings: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Settings:
     carriers: dict[str, dict[str, Any]]
     channels: tuple[ChannelSettings, ...]
     language: str
+    link_base: str
     log_format: str
     log_level: str
     demo: dict[str, Any]
@@ -99,6 +103,9 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
             raise ConfigError(f"carriers.{code}: expected a table, got {table!r}")
     alerts = _table(raw, "alerts")
     language = _choice(alerts, "language", "alerts", ("zh", "en"), "zh")
+    link_base = alerts.get("link_base", "")
+    if not isinstance(link_base, str) or (link_base and not link_base.startswith(("http://", "https://"))):
+        raise ConfigError(f"alerts.link_base: expected an http(s) URL, got {link_base!r}")
     channel_list = alerts.get("channels", [{"type": "console"}])
     if not isinstance(channel_list, list):
         raise ConfigError(f"alerts.channels: expected a list of tables, got {channel_list!r}")
@@ -111,7 +118,12 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         name = ch.get("name", ctype)
         if not isinstance(name, str) or not name or name in {c.name for c in channels}:
             raise ConfigError(f"{where}.name: expected a unique non-empty name, got {name!r}")
-        channels.append(ChannelSettings(name, ctype, {k: v for k, v in ch.items() if k not in ("type", "name")}))
+        options = {k: v for k, v in ch.items() if k not in ("type", "name")}
+        try:
+            parsed = parse_settings(ctype, options, environ)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        channels.append(ChannelSettings(name, ctype, options, parsed))
     log = _table(raw, "log")
     return Settings(
         source=source,
@@ -121,6 +133,7 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         carriers=carriers,
         channels=tuple(channels),
         language=language,
+        link_base=link_base,
         log_format=_choice(log, "format", "log", LOG_FORMATS, "auto"),
         log_level=_choice(log, "level", "log", LOG_LEVELS, "info"),
         demo=_table(raw, "demo"),

@@ -69,7 +69,7 @@ def test_environment_overrides_database_url(tmp_path: Path) -> None:
         ('timezone = "Mars/Base"\n', "timezone: unknown time zone 'Mars/Base'"),
         (
             '[alerts]\nchannels = [{ type = "pager" }]\n',
-            "alerts.channels[0].type: expected one of console, got 'pager'",
+            "alerts.channels[0].type: expected one of console, dingtalk, wecom, feishu, slack, email, webhook, got 'pager'",
         ),
         ("[nonsense]\n", "nonsense: unknown section"),
         ("not toml =\n", "not valid TOML"),
@@ -100,3 +100,21 @@ def test_check_config_command(tmp_path: Path) -> None:
     unknown = write(tmp_path, "[carriers.acme]\nkey = 1\n")
     res = subprocess.run([CLI, "check-config", "--config", str(unknown)], capture_output=True, text=True)
     assert res.returncode == 2 and "carriers.acme: no such carrier plugin" in res.stderr
+
+
+def test_alert_channels_read_their_secrets_from_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[alerts.channels]]\ntype = "dingtalk"\nname = "ops"\nwebhook_env = "OPS_DINGTALK_URL"\n'
+        'secret_env = "OPS_DINGTALK_SECRET"\nat_mobiles = ["13800000000"]\n',
+    )
+    env = {"OPS_DINGTALK_URL": "https://oapi.dingtalk.com/robot/send?access_token=abc", "OPS_DINGTALK_SECRET": "SECxyz"}
+    settings = load(path, env)
+    (channel,) = settings.channels
+    assert (channel.name, channel.type) == ("ops", "dingtalk")
+    assert channel.settings.secret == "SECxyz"
+    assert "SECxyz" not in repr(settings.channels) and "access_token" not in repr(settings.channels)
+    with pytest.raises(
+        ConfigError, match=r"alerts\.channels\[0\]: secret_env: environment variable OPS_DINGTALK_SECRET"
+    ):
+        load(path, {"OPS_DINGTALK_URL": env["OPS_DINGTALK_URL"]})
