@@ -69,7 +69,8 @@ def test_environment_overrides_database_url(tmp_path: Path) -> None:
         ('timezone = "Mars/Base"\n', "timezone: unknown time zone 'Mars/Base'"),
         (
             '[alerts]\nchannels = [{ type = "pager" }]\n',
-            "alerts.channels[0].type: expected one of console, dingtalk, wecom, feishu, slack, email, webhook, got 'pager'",
+            "alerts.channels[0].type: expected one of console, dingtalk, wecom, feishu, slack, email, webhook, "
+            "got 'pager'",
         ),
         ("[nonsense]\n", "nonsense: unknown section"),
         ("not toml =\n", "not valid TOML"),
