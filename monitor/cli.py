@@ -26,6 +26,14 @@ def _settings(path: str | None) -> config_module.Settings:
         sys.exit(2)
 
 
+def alerting(settings: config_module.Settings) -> dict[str, object]:
+    """Return the alert pipeline's settings as the Monitor takes them (fresh rate-limit budgets)."""
+    from monitor.alerts.timing import RateLimit
+
+    limits = {c.name: RateLimit(c.rate_limit_per_minute) for c in settings.channels if c.rate_limit_per_minute}
+    return {"route": settings.route, "quiet_hours": settings.quiet_hours, "rate_limits": limits}
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -63,8 +71,9 @@ def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: boo
         click.echo(f"error: {scenario.name}: the scenario has no lines", err=True)
         sys.exit(2)
     channels = [c.name for c in settings.channels]
-    asyncio.run(run_replay(steps, settings.rules, sys.stdout, channels=channels, database_url=database_url,
-                           summary=summary))  # fmt: skip
+    coro = run_replay(steps, settings.rules, sys.stdout, channels=channels, database_url=database_url,
+                      summary=summary, alerting=alerting(settings))  # fmt: skip
+    asyncio.run(coro)
 
 
 @main.command("check-config")
@@ -93,7 +102,13 @@ def check_config(config_path: str | None) -> None:
     click.echo(f"  database: {_safe_url(settings.database_url)}")
     click.echo(f"  rules: preset {settings.rules.preset}, {len(settings.rules.overrides)} override(s)")
     click.echo(f"  carriers: {', '.join(settings.carriers) or 'none configured'}")
-    click.echo(f"  alert channels: {', '.join(c.name for c in settings.channels) or 'none'}")
+    click.echo(f"  alert channels: {', '.join(f'{c.name} ({c.type})' for c in settings.channels) or 'none'}")
+    click.echo(
+        f"  alert route: root → {settings.route.receiver or 'none'}, {len(settings.route.routes)} child route(s)"
+    )
+    if settings.quiet_hours:
+        q = settings.quiet_hours
+        click.echo(f"  quiet hours: {q.start:%H:%M}–{q.end:%H:%M}, {q.breakthrough} breaks through")
     for name, error in reg.failures.items():
         click.echo(f"  warning: carrier plugin {name} failed to load: {error}")
 

@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.alerts.channels.catalog import TYPES as CHANNEL_TYPES
 from monitor.alerts.channels.catalog import parse_settings
+from monitor.alerts.routing import Route, default_route, parse_route
+from monitor.alerts.timing import QuietHours
 from monitor.errors import ConfigError, RuleConfigError
 from monitor.rules.ruleset import RuleSet, build_ruleset
 
 DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_RATE_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
 TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo")
 
 
@@ -33,6 +36,8 @@ class ChannelSettings:
     options: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The channel's own validated settings object (secrets resolved from the environment).
     settings: Any = field(default=None, repr=False)
+    #: Most messages a minute (DingTalk and WeCom robots allow 20), None for no limit.
+    rate_limit_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Settings:
     channels: tuple[ChannelSettings, ...]
     language: str
     link_base: str
+    route: Route
+    quiet_hours: QuietHours | None
     log_format: str
     log_level: str
     demo: dict[str, Any]
@@ -118,12 +125,24 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         name = ch.get("name", ctype)
         if not isinstance(name, str) or not name or name in {c.name for c in channels}:
             raise ConfigError(f"{where}.name: expected a unique non-empty name, got {name!r}")
-        options = {k: v for k, v in ch.items() if k not in ("type", "name")}
+        options = {k: v for k, v in ch.items() if k not in ("type", "name", "rate_limit_per_minute")}
+        limit = ch.get("rate_limit_per_minute", DEFAULT_RATE_LIMITS.get(ctype))
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"{where}.rate_limit_per_minute: expected a whole number ≥ 1, got {limit!r}")
         try:
             parsed = parse_settings(ctype, options, environ)
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
-        channels.append(ChannelSettings(name, ctype, options, parsed))
+        channels.append(ChannelSettings(name, ctype, options, parsed, limit))
+    names = [c.name for c in channels]
+    unknown_alert_keys = sorted(set(alerts) - {"language", "link_base", "channels", "route", "quiet_hours"})
+    if unknown_alert_keys:
+        raise ConfigError(f"alerts.{unknown_alert_keys[0]}: unknown setting")
+    try:
+        route = parse_route(alerts["route"], set(names)) if "route" in alerts else default_route(names)
+        quiet = QuietHours.parse(_table(alerts, "quiet_hours"), timezone) if "quiet_hours" in alerts else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     log = _table(raw, "log")
     return Settings(
         source=source,
@@ -134,6 +153,8 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         channels=tuple(channels),
         language=language,
         link_base=link_base,
+        route=route,
+        quiet_hours=quiet,
         log_format=_choice(log, "format", "log", LOG_FORMATS, "auto"),
         log_level=_choice(log, "level", "log", LOG_LEVELS, "info"),
         demo=_table(raw, "demo"),

@@ -16,6 +16,8 @@ from monitor.actions.outbox import Dispatcher
 from monitor.actions.tickets import ReshipmentAdvisor, TicketSink
 from monitor.alerts.model import Channel
 from monitor.alerts.notifier import Notifier
+from monitor.alerts.routing import Route, default_route
+from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import Clock
 from monitor.ingest import Ingestor, IngestResult
 from monitor.rules.engine import RuleEngine
@@ -34,12 +36,16 @@ class Monitor:
         clock: Clock,
         adapters: Mapping[str, Any],
         channels: Mapping[str, Channel],
+        route: Route | None = None,
+        quiet_hours: QuietHours | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.adapters = dict(adapters)
-        self.notifier = Notifier(store, clock, dict(channels))
-        self.engine = RuleEngine(store, rules, clock, self.notifier.targets)
+        route = route or default_route(list(channels))
+        self.notifier = Notifier(store, clock, channels, route, quiet_hours, rate_limits)
+        self.engine = RuleEngine(store, rules, clock)
         self.ingestor = Ingestor(rules, clock)
         self.shipments = ShipmentBook(store, rules, clock)
         self.interceptor = Interceptor(store, self.engine, self.ingestor, clock, self.adapters.get)
@@ -50,9 +56,15 @@ class Monitor:
                 "ticket": TicketSink(store, clock),
                 "reshipment_suggestion": ReshipmentAdvisor(store, clock),
                 "alert": self.notifier,
+                "alert_resolved": self.notifier.resolved,
                 "intercept": self.interceptor.perform,
             },
         )
+
+    async def act(self) -> None:
+        """Run the outbox until nothing is due, then send the alert groups that are due."""
+        await self.dispatcher.run()
+        await self.notifier.flush()
 
     def add_shipments(self, shipments: Sequence[Shipment]) -> int:
         """Start watching shipments; return how many were new."""
@@ -64,14 +76,14 @@ class Monitor:
             result = self.ingestor.apply(uow, events)
             self.interceptor.follow(uow, result.changes)
             self.engine.on_changes(uow, result.changes)
-        await self.dispatcher.run()
+        await self.act()
         return result
 
     async def refund(self, refund: RefundRequest) -> list[Decision]:
         """Handle a refund request and perform any intercept at once, not at the next tick."""
         with self.store.begin() as uow:
             decisions = self.interceptor.handle_refund(uow, refund)
-        await self.dispatcher.run()
+        await self.act()
         with self.store.begin() as uow:
             return self.interceptor.decisions(uow, refund.refund_id) if decisions else decisions
 
@@ -80,7 +92,7 @@ class Monitor:
         with self.store.begin() as uow:
             parcel = uow.parcels_by_keys([(carrier, tracking_no)]).get((carrier, tracking_no))
             applied = parcel is not None and self.interceptor.verdict_for(uow, parcel, answer)
-        await self.dispatcher.run()
+        await self.act()
         return applied
 
     def acknowledge(self, anomaly_id: int) -> bool:
@@ -100,5 +112,5 @@ class Monitor:
     async def tick(self) -> int:
         """Fire time-driven rules that are due and run the outbox; return anomalies opened."""
         opened = self.engine.sweep()
-        await self.dispatcher.run()
+        await self.act()
         return opened

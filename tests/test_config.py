@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -19,11 +20,23 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+PROD_ENV = {
+    "OPS_DINGTALK_URL": "https://oapi.dingtalk.com/robot/send?access_token=t",
+    "OPS_DINGTALK_SECRET": "SEC",
+    "ERP_WEBHOOK_URL": "https://erp.example.com/hook",
+    "ERP_WEBHOOK_SECRET": "s",
+}
+
+
 def test_shipped_files_load() -> None:
     default = load(ROOT / "config/default.toml", {})
     assert default.database_url == "sqlite:///parcel-monitor.db"
     assert [c.type for c in default.channels] == ["console"]
-    prod = load(ROOT / "config/production.example.toml", {})
+    prod = load(ROOT / "config/production.example.toml", PROD_ENV)
+    assert [c.name for c in prod.channels] == ["ops", "erp"]
+    assert prod.channels[0].rate_limit_per_minute == 20
+    assert prod.route.receiver == "ops" and prod.route.routes[0].receiver == "erp"
+    assert prod.quiet_hours is not None and prod.quiet_hours.breakthrough == "critical"
     assert prod.rules.thresholds("sf", "").pickup_hours == 12
     assert prod.rules.thresholds("sandbox", "").pickup_hours == 24
     assert prod.rules.thresholds("sandbox", "海外旗舰店").transit_hours["cross_province"] == 96
@@ -90,8 +103,10 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_check_config_command(tmp_path: Path) -> None:
-    ok = subprocess.run([CLI, "check-config", "--config", str(ROOT / "config/production.example.toml")],
-                        capture_output=True, text=True)  # fmt: skip
+    prod = str(ROOT / "config/production.example.toml")
+    ok = subprocess.run(
+        [CLI, "check-config", "--config", prod], capture_output=True, text=True, env=os.environ | PROD_ENV
+    )
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout and "preset tmall" in ok.stdout
     bad = write(tmp_path, "[carriers.sandbox]\nnever_picked_up = 2\n")
@@ -119,3 +134,19 @@ def test_alert_channels_read_their_secrets_from_the_environment(tmp_path: Path) 
         ConfigError, match=r"alerts\.channels\[0\]: secret_env: environment variable OPS_DINGTALK_SECRET"
     ):
         load(path, {"OPS_DINGTALK_URL": env["OPS_DINGTALK_URL"]})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[alerts.route]\nreceiver = "pager"\n', "alerts.route.receiver: no alert channel named 'pager'"),
+        ('[alerts.route]\nreceiver = "console"\ngroup_wait = "soon"\n', "alerts.route.group_wait: expected a duration"),
+        ('[alerts.quiet_hours]\nstart = "23:00"\n', "alerts.quiet_hours.end: expected a time"),
+        ('[alerts]\nchannels = [{ type = "console", rate_limit_per_minute = 0 }]\n', "rate_limit_per_minute"),
+        ("[alerts]\nroutes = []\n", "alerts.routes: unknown setting"),
+    ],
+)
+def test_alert_pipeline_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(write(tmp_path, text), {})
+    assert message in str(err.value)

@@ -166,6 +166,11 @@ def test_non_retryable_alert_failure_gives_up(store: Store) -> None:
     clock.set(cst(12, 9))
     asyncio.run(monitor.tick())
     with store.begin() as uow:
-        failed = uow.actions("failed")
-    assert {a.kind for a in failed} == {"alert"} and all(a.attempts == 1 for a in failed)
+        failed = uow.notifications("failed")
+        pending_actions = uow.actions("pending")
+    assert [(n.receiver, n.attempts) for n in failed] == [("rec", 1)]
+    assert "HTTP 503" in failed[0].last_error
+    assert pending_actions == []
+    asyncio.run(monitor.tick())  # given up: never tried again
+    assert channel.failures == 98  # one attempt only
     assert "alert_sent" not in activity(store)

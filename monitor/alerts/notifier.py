@@ -1,68 +1,191 @@
-"""The outbox handler for alerts: one action per anomaly and channel."""
+"""The alert pipeline: route → group → wait → (quiet hours, rate limit) → send → log.
+
+The outbox's ``alert`` action routes a new anomaly and queues one notification per
+receiver in the notification log; ``alert_resolved`` queues resolved notices for the
+receivers that were told it was firing. :meth:`Notifier.flush` then sends each due group
+as one message. Nothing lives only in memory but the rate-limit budget: a restart resumes
+from the log, never re-sends what it marked sent and never drops what was due.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from monitor.actions.outbox import DONE, Outcome, give_up, retry
+from monitor.actions.outbox import DONE, Outcome, backoff
 from monitor.alerts.model import Alert, Channel
+from monitor.alerts.routing import LABELS, Route, resolve
+from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import Clock
 from monitor.rules.engine import parcel_keys
-from monitor.store.store import Store
+from monitor.store.store import Store, UnitOfWork
 
 log = structlog.get_logger("monitor.alerts")
+MAX_ATTEMPTS = 12
 
 
 class Notifier:
-    """Send an anomaly to the channel its action names, then record it as sent."""
+    """Route anomalies to receivers, and send due groups through their channels."""
 
-    def __init__(self, store: Store, clock: Clock, channels: dict[str, Channel]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        channels: Mapping[str, Channel],
+        route: Route,
+        quiet_hours: QuietHours | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.channels = channels
-
-    @property
-    def targets(self) -> list[str]:
-        """Return the channel names an alert action fans out to."""
-        return list(self.channels)
+        self.channels = dict(channels)
+        self.route = route
+        self.quiet_hours = quiet_hours
+        self.rate_limits = dict(rate_limits or {})
 
     async def __call__(self, action: Any) -> Outcome:
-        channel = self.channels.get(action.target)
-        if channel is None:
-            return give_up(f"unknown alert channel {action.target!r}")
+        """Outbox handler for ``alert``: queue a firing notice per receiver the route picks."""
+        now = self.clock.now()
         with self.store.begin() as uow:
             anomaly = uow.anomaly(action.anomaly_id)
             parcel = uow.parcel(action.parcel_id)
-        alert = Alert(
-            anomaly_id=anomaly.id,
-            rule=anomaly.rule,
-            severity=anomaly.severity,
-            state="resolved" if anomaly.state == "resolved" else "firing",
-            carrier=parcel.carrier,
-            tracking_no=parcel.tracking_no,
-            order_id=parcel.order_id,
-            shop=parcel.shop,
-            opened_at=anomaly.opened_at,
-            compensation_fen=anomaly.compensation_fen,
-            detail=anomaly.detail,
-        )
-        delivery = await channel.notify([alert])
-        if not delivery.sent:
-            log.warning("alert.failed", channel=channel.name, error=delivery.error, retryable=delivery.retryable)
-            return retry(delivery.error) if delivery.retryable else give_up(delivery.error)
-        now = self.clock.now()
-        with self.store.begin() as uow:
-            uow.record(
-                [
-                    {
-                        "at": now,
-                        "event": "alert_sent",
-                        "parcel_id": parcel.id,
-                        "data": parcel_keys(parcel) | {"channel": channel.name, "rule": anomaly.rule},
-                    }
-                ]
-            )
+            labels = {
+                "rule": anomaly.rule,
+                "severity": anomaly.severity,
+                "carrier": parcel.carrier,
+                "shop": parcel.shop,
+            }
+            for route in resolve(self.route, labels) if self.channels else []:
+                self._queue(uow, route, anomaly, "firing", route.group_key(labels), now)
             uow.finish_action(action.id, now)
         return DONE
+
+    async def resolved(self, action: Any) -> Outcome:
+        """Outbox handler for ``alert_resolved``: cancel unsent notices, queue resolved ones."""
+        now = self.clock.now()
+        with self.store.begin() as uow:
+            anomaly = uow.anomaly(action.anomaly_id)
+            for n in uow.notifications_of(anomaly.id):
+                if n.kind != "firing":
+                    continue
+                if n.state == "pending":  # cleared before anyone was told: say nothing
+                    uow.update_notifications([n.id], state="cancelled")
+                elif n.state == "sent" and n.send_resolved:
+                    row = {"receiver": n.receiver, "group_key": n.group_key, "severity": n.severity}
+                    self._queue(uow, None, anomaly, "resolved", n.group_key, now, row)
+            uow.finish_action(action.id, now)
+        return DONE
+
+    def _queue(
+        self, uow: UnitOfWork, route: Route | None, anomaly: Any, kind: str, key: str, now: datetime,
+        known: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        receiver = route.receiver if route else known["receiver"]  # type: ignore[index]
+        if receiver not in self.channels:
+            return
+        due = self._due(uow, route, receiver, key, now)
+        uow.insert_notification(
+            {
+                "anomaly_id": anomaly.id,
+                "receiver": receiver,
+                "kind": kind,
+                "group_key": key,
+                "severity": anomaly.severity,
+                "due_at": due,
+                "repeat_seconds": int(route.repeat_interval.total_seconds())
+                if route and route.repeat_interval
+                else None,
+                "send_resolved": route.send_resolved if route else False,
+                "created_at": now,
+            }
+        )
+
+    def _due(self, uow: UnitOfWork, route: Route | None, receiver: str, key: str, now: datetime) -> datetime:
+        """Join the group's pending batch, or wait group_wait (new group) or group_interval (busy group)."""
+        pending, last_sent = uow.group_timing(receiver, key)
+        if pending is not None:
+            return pending
+        if route is None:
+            return now
+        if last_sent is None or last_sent + route.group_interval <= now:
+            return now + route.group_wait
+        return last_sent + route.group_interval
+
+    async def flush(self) -> int:
+        """Send every due group as one message; return how many messages went out."""
+        now = self.clock.now()
+        with self.store.begin() as uow:
+            uow.requeue_repeats(now)
+            due = uow.due_notifications(now)
+        groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+        for n in due:
+            groups[(n.receiver, n.group_key, n.kind)].append(n)
+        sent = 0
+        for (receiver, _, kind), rows in groups.items():
+            sent += await self._send(receiver, kind, rows, now)
+        return sent
+
+    async def _send(self, receiver: str, kind: str, rows: list[Any], now: datetime) -> int:
+        ids = [r.id for r in rows]
+        later = self._hold_until(receiver, rows, now)
+        if later is not None:
+            with self.store.begin() as uow:
+                uow.update_notifications(ids, due_at=later)
+            return 0
+        alerts = [_alert(r, kind) for r in rows]
+        delivery = await self.channels[receiver].notify(alerts)
+        with self.store.begin() as uow:
+            if delivery.sent:
+                if receiver in self.rate_limits:
+                    self.rate_limits[receiver].take(now)
+                uow.update_notifications(ids, state="sent", sent_at=now)
+                uow.record([_sent_line(r, receiver, kind, now) for r in rows])
+                return 1
+            attempts = max(r.attempts for r in rows) + 1
+            final = not delivery.retryable or attempts >= MAX_ATTEMPTS
+            values: dict[str, Any] = {"attempts": attempts, "last_error": delivery.error[:500]}
+            values |= {"state": "failed"} if final else {"due_at": now + backoff(attempts)}
+            uow.update_notifications(ids, **values)
+        event = "alert.failed" if final else "alert.retry"
+        log.warning(event, channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
+        return 0
+
+    def _hold_until(self, receiver: str, rows: list[Any], now: datetime) -> datetime | None:
+        """Return when a group may go out if not now: after quiet hours, or when the channel has budget."""
+        quiet = self.quiet_hours
+        if quiet and not any(quiet.allows(now, r.severity) for r in rows):
+            return quiet.ends_after(now)
+        limit = self.rate_limits.get(receiver)
+        if limit is not None and limit.next_free(now) > now:
+            return limit.next_free(now)
+        return None
+
+
+def _alert(row: Any, kind: str) -> Alert:
+    return Alert(
+        anomaly_id=row.anomaly_id,
+        rule=row.rule,
+        severity=row.severity,
+        state="resolved" if kind == "resolved" else "firing",
+        carrier=row.carrier,
+        tracking_no=row.tracking_no,
+        order_id=row.order_id,
+        shop=row.shop,
+        opened_at=row.opened_at,
+        compensation_fen=row.compensation_fen,
+        detail=row.detail,
+    )
+
+
+def _sent_line(row: Any, receiver: str, kind: str, now: datetime) -> dict[str, Any]:
+    data = parcel_keys(row) | {"channel": receiver, "rule": row.rule}
+    if kind == "resolved":
+        data["status"] = "resolved"
+    return {"at": now, "event": "alert_sent", "parcel_id": row.parcel_id, "data": data}
+
+
+__all__ = ["LABELS", "Notifier"]

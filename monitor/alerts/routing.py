@@ -17,7 +17,10 @@ from typing import Any
 LABELS = ("rule", "severity", "carrier", "shop")
 DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-ROUTE_KEYS = {"receiver", "match", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"}
+ROUTE_KEYS = {
+    "receiver", "match", "group_by", "group_wait", "group_interval", "repeat_interval", "send_resolved", "continue",
+    "routes",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,8 @@ class Route:
     group_by: tuple[str, ...] = ("rule",)
     group_wait: timedelta = timedelta(seconds=30)
     group_interval: timedelta = timedelta(minutes=5)
-    repeat_interval: timedelta = timedelta(hours=4)
+    repeat_interval: timedelta | None = timedelta(hours=4)
+    send_resolved: bool = True
     continue_: bool = False
     routes: tuple[Route, ...] = ()
 
@@ -56,6 +60,17 @@ def _walk(route: Route, labels: Mapping[str, str]) -> list[Route]:
         if not child.continue_:
             break
     return found or [route]
+
+
+def default_route(receivers: list[str]) -> Route:
+    """Return the route used without ``[alerts.route]``: every channel, at once, no repeats.
+
+    One message per rule per sweep (a burst is still one digest), no resolved notices.
+    """
+    zero = timedelta(0)
+    timing = {"group_wait": zero, "group_interval": zero, "repeat_interval": None, "send_resolved": False}
+    fanout = tuple(Route(receiver=r, continue_=True, **timing) for r in receivers)  # type: ignore[arg-type]
+    return Route(receiver=receivers[0] if receivers else "", routes=fanout, **timing)  # type: ignore[arg-type]
 
 
 def parse_duration(value: Any, where: str) -> timedelta:
@@ -92,6 +107,10 @@ def parse_route(
     for key in ("group_wait", "group_interval", "repeat_interval"):
         if key in raw:
             changes[key] = parse_duration(raw[key], f"{where}.{key}")
+    if "send_resolved" in raw:
+        if not isinstance(raw["send_resolved"], bool):
+            raise ValueError(f"{where}.send_resolved: expected true or false, got {raw['send_resolved']!r}")
+        changes["send_resolved"] = raw["send_resolved"]
     if "continue" in raw:
         if not isinstance(raw["continue"], bool):
             raise ValueError(f"{where}.continue: expected true or false, got {raw['continue']!r}")

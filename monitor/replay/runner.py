@@ -37,7 +37,15 @@ def ceil_minute(moment: datetime) -> datetime:
 class Replay:
     """One scenario run: its clock, its database, its scripted carriers and recorders."""
 
-    def __init__(self, steps: Sequence[Step], rules: RuleSet, channels: Sequence[str], store: Store, out: TextIO):
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        rules: RuleSet,
+        channels: Sequence[str],
+        store: Store,
+        out: TextIO,
+        alerting: Mapping[str, Any] | None = None,
+    ):
         if not steps:
             raise ValueError("the scenario has no lines")
         self.steps = steps
@@ -49,9 +57,8 @@ class Replay:
         for s in steps:
             if s.kind == "intercept_result":
                 self.carriers[s.payload.carrier].expect_verdict_later(s.payload.tracking_no)
-        self.monitor = Monitor(
-            store, rules, self.clock, self.carriers, {name: RecordingChannel(name) for name in channels}
-        )
+        recorders = {name: RecordingChannel(name) for name in channels}
+        self.monitor = Monitor(store, rules, self.clock, self.carriers, recorders, **(alerting or {}))
         self.store = store
         self.counts: Counter[str] = Counter()
         self.rule_counts: Counter[str] = Counter()
@@ -134,6 +141,7 @@ async def replay(
     channels: Sequence[str] = ("console",),
     database_url: str | None = None,
     summary: bool = False,
+    alerting: Mapping[str, Any] | None = None,
 ) -> Mapping[str, Any]:
     """Replay ``steps`` into ``out``; a fresh SQLite file unless ``database_url`` is given."""
     with tempfile.TemporaryDirectory(prefix="parcel-monitor-replay-") as tmp:
@@ -141,7 +149,7 @@ async def replay(
         engine = make_engine(url)
         try:
             upgrade(engine)
-            run = Replay(steps, rules, channels, Store(engine), out)
+            run = Replay(steps, rules, channels, Store(engine), out, alerting)
             await run.run()
             result = run.summary()
             if summary:

@@ -60,11 +60,10 @@ def parcel_keys(parcel: Any) -> dict[str, Any]:
 class RuleEngine:
     """Evaluate the rules of a :class:`RuleSet` against the store."""
 
-    def __init__(self, store: Store, rules: RuleSet, clock: Clock, alert_targets: Sequence[str] = ()) -> None:
+    def __init__(self, store: Store, rules: RuleSet, clock: Clock) -> None:
         self.store = store
         self.rules = rules
         self.clock = clock
-        self.alert_targets = tuple(alert_targets)
 
     def sweep(self) -> int:
         """Fire every time-driven rule whose deadline has passed; return anomalies opened."""
@@ -133,19 +132,7 @@ class RuleEngine:
                 }
             )
             for kind in self.rules.spec(f.rule).actions:
-                for target in self.alert_targets if kind == "alert" else ("",):
-                    actions.append(
-                        {
-                            "idempotency_key": ":".join(filter(None, (kind, target, "anomaly", str(anomaly_id)))),
-                            "kind": kind,
-                            "target": target,
-                            "parcel_id": f.parcel.id,
-                            "anomaly_id": anomaly_id,
-                            "rule": f.rule,
-                            "next_attempt_at": now,
-                            "created_at": now,
-                        }
-                    )
+                actions.append(_action(kind, f.parcel.id, anomaly_id, f.rule, now))
             if f.rule == "pickup_overdue":
                 escalated.append(f.parcel.id)
             log.info("anomaly.opened", rule=f.rule, anomaly_id=anomaly_id, **parcel_keys(f.parcel))
@@ -174,6 +161,13 @@ class RuleEngine:
                 for a in anomalies
             ]
         )
+        uow.enqueue(
+            [
+                _action("alert_resolved", a.parcel_id, a.id, a.rule, now)
+                for a in anomalies
+                if "alert" in self.rules.spec(a.rule).actions
+            ]
+        )
         for a in anomalies:
             log.info("anomaly.resolved", rule=a.rule, anomaly_id=a.id, resolution=resolution)
 
@@ -197,6 +191,19 @@ class RuleEngine:
             if new.status in RETURN_STATUSES and (c.parcel.intercept_state or "") not in OUR_INTERCEPT:
                 firings.append(Firing(c.parcel, "returned", new.status))
         self.open(uow, firings)
+
+
+def _action(kind: str, parcel_id: int, anomaly_id: int, rule: str, now: Any) -> dict[str, Any]:
+    """Return the outbox row of one action an anomaly causes."""
+    return {
+        "idempotency_key": f"{kind}:anomaly:{anomaly_id}",
+        "kind": kind,
+        "parcel_id": parcel_id,
+        "anomaly_id": anomaly_id,
+        "rule": rule,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 def _cleared(rule: str, c: Change) -> bool:

@@ -172,3 +172,32 @@ class Activity(SQLModel, table=True):
     event: str = Field(max_length=32)
     parcel_id: int | None = Field(default=None, foreign_key="parcel.id", index=True)
     data: str = Field(default="{}", max_length=2048)
+
+
+class Notification(SQLModel, table=True):
+    """The notification log: one anomaly told (or to be told) to one receiver, firing or resolved.
+
+    Pending rows are the queue the alert pipeline flushes group by group; sent rows are what
+    a restart must not send again.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("anomaly_id", "receiver", "kind", name="uq_notification"),
+        Index("ix_notification_due", "state", "due_at"),
+        Index("ix_notification_group", "receiver", "group_key", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    anomaly_id: int = Field(foreign_key="anomaly.id", index=True)
+    receiver: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # firing | resolved
+    group_key: str = Field(max_length=256)
+    severity: str = Field(max_length=16)
+    state: str = Field(default="pending", max_length=16)  # pending | sent | failed | cancelled
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    repeat_seconds: int | None = None
+    send_resolved: bool = False
+    last_error: str = Field(default="", max_length=512)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store.models import Action, Activity, Anomaly, Intercept, Parcel, Refund, Ticket, TrackingEventRow
+from monitor.store.models import (
+    Action,
+    Activity,
+    Anomaly,
+    Intercept,
+    Notification,
+    Parcel,
+    Refund,
+    Ticket,
+    TrackingEventRow,
+)
 from monitor.store.types import UTCDateTime
 
 P = Parcel.__table__
@@ -27,6 +37,7 @@ R = Refund.__table__
 I = Intercept.__table__  # noqa: E741
 A = Action.__table__
 ACT = Activity.__table__
+N = Notification.__table__
 CHUNK = 500
 DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
 EVENT_COLUMNS = (
@@ -164,6 +175,7 @@ class UnitOfWork:
         """Return the earliest armed rule deadline or pending outbox attempt, passed or not."""
         moments = [self.conn.execute(select(func.min(P.c[c]))).scalar() for c in DEADLINE_COLUMNS]
         moments.append(self.conn.execute(select(func.min(A.c.next_attempt_at)).where(A.c.state == "pending")).scalar())
+        moments.append(self.conn.execute(select(func.min(N.c.due_at)).where(N.c.state == "pending")).scalar())
         return min((_aware(m) for m in moments if m is not None), default=None)
 
     def due_for_poll(self, now: datetime, limit: int) -> list[Row[Any]]:
@@ -306,6 +318,73 @@ class UnitOfWork:
         """Return outbox rows, oldest first."""
         stmt = select(A).order_by(A.c.id)
         return list(self.conn.execute(stmt.where(A.c.state == state) if state else stmt))
+
+    # -- notification log -----------------------------------------------------------------
+
+    def insert_notification(self, row: dict[str, Any]) -> bool:
+        """Queue one notification; False if that anomaly, receiver and kind is already logged."""
+        stmt = self._insert(N).values(**row).on_conflict_do_nothing(index_elements=["anomaly_id", "receiver", "kind"])
+        return self.conn.execute(stmt.returning(N.c.id)).scalar() is not None
+
+    def group_timing(self, receiver: str, group_key: str) -> tuple[datetime | None, datetime | None]:
+        """Return (due time of the group's pending batch, when the group was last sent)."""
+        pending = self.conn.execute(
+            select(func.min(N.c.due_at)).where(
+                N.c.receiver == receiver, N.c.group_key == group_key, N.c.state == "pending"
+            )
+        ).scalar()
+        sent = self.conn.execute(
+            select(func.max(N.c.sent_at)).where(N.c.receiver == receiver, N.c.group_key == group_key)
+        ).scalar()
+        return (_aware(pending) if pending else None), (_aware(sent) if sent else None)
+
+    def due_notifications(self, now: datetime) -> list[Row[Any]]:
+        """Return pending notifications that are due, with their anomaly and parcel, in order."""
+        stmt = (
+            select(
+                N,
+                AN.c.rule,
+                AN.c.state.label("anomaly_state"),
+                AN.c.opened_at,
+                AN.c.compensation_fen,
+                AN.c.detail,
+                P.c.id.label("parcel_id"),
+                P.c.carrier,
+                P.c.tracking_no,
+                P.c.order_id,
+                P.c.shop,
+            )
+            .join(AN, AN.c.id == N.c.anomaly_id)
+            .join(P, P.c.id == AN.c.parcel_id)
+            .where(N.c.state == "pending", N.c.due_at <= now)
+            .order_by(N.c.id)  # groups go out in the order their first notice was queued
+        )
+        return list(self.conn.execute(stmt))
+
+    def update_notifications(self, ids: Sequence[int], **values: Any) -> None:
+        """Change the state of notifications (sent, failed, deferred, cancelled)."""
+        for chunk in _chunks(ids):
+            self.conn.execute(update(N).where(N.c.id.in_(chunk)).values(**values))
+
+    def notifications_of(self, anomaly_id: int) -> list[Row[Any]]:
+        """Return the notification log of one anomaly."""
+        return list(self.conn.execute(select(N).where(N.c.anomaly_id == anomaly_id).order_by(N.c.id)))
+
+    def requeue_repeats(self, now: datetime) -> int:
+        """Queue again the sent firing notices of still-open anomalies whose repeat interval passed."""
+        rows = self.conn.execute(
+            select(N.c.id, N.c.sent_at, N.c.repeat_seconds)
+            .join(AN, AN.c.id == N.c.anomaly_id)
+            .where(N.c.state == "sent", N.c.kind == "firing", N.c.repeat_seconds.is_not(None), AN.c.state == "open")
+        ).all()
+        due = [r.id for r in rows if _aware(r.sent_at) + timedelta(seconds=r.repeat_seconds) <= now]
+        self.update_notifications(due, state="pending", due_at=now)
+        return len(due)
+
+    def notifications(self, state: str | None = None) -> list[Row[Any]]:
+        """Return the notification log, oldest first."""
+        stmt = select(N).order_by(N.c.id)
+        return list(self.conn.execute(stmt.where(N.c.state == state) if state else stmt))
 
     # -- tickets, refunds, intercepts -----------------------------------------------------
 

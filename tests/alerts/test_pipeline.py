@@ -1,0 +1,214 @@
+"""The alert pipeline end to end on simulated time: route, group, wait, quiet hours, rate limit, log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from carriers.model import Status, TrackingEvent
+from carriers.sandbox import SandboxCarrier
+from monitor.alerts.model import SENT, Alert, Delivery
+from monitor.alerts.routing import parse_route
+from monitor.alerts.timing import QuietHours, RateLimit
+from monitor.clock import SimulatedClock
+from monitor.rules.ruleset import build_ruleset
+from monitor.service import Monitor
+from monitor.shipments import Shipment
+from monitor.store.store import Store
+from tests.helpers import CST, cst
+
+
+class Inbox:
+    """A channel that keeps each message (a list of alerts) it was asked to send."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.messages: list[list[Alert]] = []
+
+    async def notify(self, alerts: Sequence[Alert]) -> Delivery:
+        self.messages.append(list(alerts))
+        return SENT
+
+
+NO_RISK = {"rule": {"pickup_at_risk": {"enabled": False}}}
+
+
+def setup(
+    store: Store, route: dict[str, object], *, quiet: QuietHours | None = None, limit: int | None = None,
+    channels: Sequence[str] = ("ops",), rules: dict[str, object] | None = None, start: object = None,
+) -> tuple[Monitor, SimulatedClock, dict[str, Inbox]]:  # fmt: skip
+    clock = SimulatedClock(start or cst(11, 9))  # type: ignore[arg-type]
+    inboxes = {name: Inbox(name) for name in channels}
+    limits = {name: RateLimit(limit) for name in channels} if limit else None
+    monitor = Monitor(
+        store, build_ruleset(NO_RISK if rules is None else rules), clock, {"sandbox": SandboxCarrier(clock)}, inboxes,
+        route=parse_route(route, set(channels)), quiet_hours=quiet, rate_limits=limits,
+    )  # fmt: skip
+    return monitor, clock, inboxes
+
+
+def ship(monitor: Monitor, count: int, hour: int = 9, **kw: object) -> None:
+    monitor.add_shipments(
+        [Shipment(f"O{i}", "sandbox", f"SB{i}", cst(11, hour), amount_fen=1000 * (i + 1), **kw) for i in range(count)]  # type: ignore[arg-type]
+    )
+
+
+def at(monitor: Monitor, clock: SimulatedClock, moment: object) -> None:
+    clock.set(moment)  # type: ignore[arg-type]
+    asyncio.run(monitor.tick())
+
+
+def rules_of(message: list[Alert]) -> set[str]:
+    return {a.rule for a in message}
+
+
+def test_a_burst_is_one_digest(store: Store) -> None:
+    monitor, clock, inbox = setup(store, {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s"})
+    ship(monitor, 40)
+    at(monitor, clock, cst(12, 9))
+    (message,) = inbox["ops"].messages
+    assert len(message) == 40 and rules_of(message) == {"pickup_overdue"}
+
+
+def test_group_wait_holds_a_new_group(store: Store) -> None:
+    route = {"receiver": "ops", "group_by": ["rule"], "group_wait": "5m"}
+    monitor, clock, inbox = setup(store, route)
+    monitor.add_shipments(
+        [Shipment("O1", "sandbox", "SB1", cst(11, 9)), Shipment("O2", "sandbox", "SB2", cst(11, 9, 3))]
+    )
+    at(monitor, clock, cst(12, 9))
+    at(monitor, clock, cst(12, 9, 4))
+    assert inbox["ops"].messages == []  # still waiting for the group to fill
+    at(monitor, clock, cst(12, 9, 5))
+    assert [[a.tracking_no for a in m] for m in inbox["ops"].messages] == [["SB1", "SB2"]]
+
+
+def test_busy_group_waits_for_its_interval(store: Store) -> None:
+    route = {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s", "group_interval": "30m"}
+    monitor, clock, inbox = setup(store, route)
+    monitor.add_shipments([Shipment("O1", "sandbox", "SB1", cst(11, 9))])
+    monitor.add_shipments([Shipment("O2", "sandbox", "SB2", cst(11, 9, 10))])
+    at(monitor, clock, cst(12, 9))
+    assert len(inbox["ops"].messages) == 1
+    at(monitor, clock, cst(12, 9, 10))
+    assert len(inbox["ops"].messages) == 1  # same group, sent 10 minutes ago: wait for the interval
+    at(monitor, clock, cst(12, 9, 30))
+    assert [len(m) for m in inbox["ops"].messages] == [1, 1]
+    assert inbox["ops"].messages[1][0].tracking_no == "SB2"
+
+
+def test_repeat_interval_for_open_anomalies_only(store: Store) -> None:
+    route = {"receiver": "ops", "group_wait": "0s", "repeat_interval": "4h"}
+    monitor, clock, inbox = setup(store, route)
+    ship(monitor, 2)
+    at(monitor, clock, cst(12, 9))
+    with store.begin() as uow:
+        first = sorted(a.id for a in uow.anomalies(state="open"))[0]
+    monitor.acknowledge(first)
+    at(monitor, clock, cst(12, 12, 59))
+    assert len(inbox["ops"].messages) == 1
+    at(monitor, clock, cst(12, 13))
+    assert [len(m) for m in inbox["ops"].messages] == [2, 1]  # the acknowledged one is not repeated
+
+
+def test_quiet_hours_hold_warnings_but_not_critical(store: Store) -> None:
+    quiet = QuietHours.parse({"start": "23:00", "end": "08:00"}, CST)
+    route = {"receiver": "ops", "group_wait": "0s", "send_resolved": False, "repeat_interval": "1d"}
+    monitor, clock, inbox = setup(store, route, quiet=quiet, rules={}, start=cst(11, 0))
+    monitor.add_shipments([Shipment("O1", "sandbox", "SB1", cst(11, 3)), Shipment("O2", "sandbox", "SB2", cst(11, 1))])
+    clock.set(cst(11, 2, 30))
+    asyncio.run(monitor.ingest([TrackingEvent("sandbox", "SB2", cst(11, 2, 30), Status.PICKED_UP, raw_code="20")]))
+    at(monitor, clock, cst(11, 23))  # SB1 pickup_at_risk (warning) inside quiet hours: held
+    at(monitor, clock, cst(12, 2, 30))  # SB2 stalled (warning): held
+    assert inbox["ops"].messages == []
+    at(monitor, clock, cst(12, 3))  # SB1 pickup_overdue (critical) breaks through; at-risk is escalated
+    assert [rules_of(m) for m in inbox["ops"].messages] == [{"pickup_overdue"}]
+    at(monitor, clock, cst(12, 8))  # quiet hours over: the stall goes out, the cleared at-risk never does
+    assert [rules_of(m) for m in inbox["ops"].messages] == [{"pickup_overdue"}, {"stalled"}]
+
+
+def test_rate_limit_spreads_messages(store: Store) -> None:
+    route = {"receiver": "ops", "group_by": ["shop"], "group_wait": "0s"}
+    monitor, clock, inbox = setup(store, route, limit=2)
+    for shop in ("A", "B", "C"):
+        monitor.add_shipments([Shipment(f"O{shop}", "sandbox", f"SB{shop}", cst(11, 9), shop=shop)])
+    at(monitor, clock, cst(12, 9))
+    assert len(inbox["ops"].messages) == 2
+    at(monitor, clock, cst(12, 9, 1))
+    assert len(inbox["ops"].messages) == 3
+
+
+def test_resolved_notice_and_cancelled_firing(store: Store) -> None:
+    route = {"receiver": "ops", "group_wait": "10m", "send_resolved": True}
+    monitor, clock, inbox = setup(store, route)
+    monitor.add_shipments([Shipment("O1", "sandbox", "SB1", cst(11, 9)), Shipment("O2", "sandbox", "SB2", cst(11, 9))])
+    at(monitor, clock, cst(12, 9))
+    clock.set(cst(12, 9, 2))  # SB2's scan arrives before anyone was told: its notice is dropped
+    asyncio.run(monitor.ingest([TrackingEvent("sandbox", "SB2", cst(12, 9, 1), Status.PICKED_UP, raw_code="20")]))
+    at(monitor, clock, cst(12, 9, 10))
+    assert [[a.tracking_no for a in m] for m in inbox["ops"].messages] == [["SB1"]]
+    clock.set(cst(12, 11))
+    asyncio.run(monitor.ingest([TrackingEvent("sandbox", "SB1", cst(12, 10, 30), Status.PICKED_UP, raw_code="20")]))
+    at(monitor, clock, cst(12, 11, 10))
+    last = inbox["ops"].messages[-1]
+    assert [(a.tracking_no, a.state) for a in last] == [("SB1", "resolved")]
+
+
+def test_restart_never_resends_and_never_drops(store: Store) -> None:
+    route = {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s", "group_interval": "1h"}
+    monitor, clock, inbox = setup(store, route)
+    monitor.add_shipments(
+        [Shipment("O1", "sandbox", "SB1", cst(11, 9)), Shipment("O2", "sandbox", "SB2", cst(11, 9, 30))]
+    )
+    at(monitor, clock, cst(12, 9))
+    at(monitor, clock, cst(12, 9, 30))  # SB1 sent at 09:00, SB2 waits for the interval (10:00)
+    assert [[a.tracking_no for a in m] for m in inbox["ops"].messages] == [["SB1"]]
+    again, clock2, inbox2 = setup(store, route)  # a new process on the same database
+    clock2.set(cst(12, 10))
+    asyncio.run(again.tick())
+    assert [[a.tracking_no for a in m] for m in inbox2["ops"].messages] == [["SB2"]]
+
+
+def test_routes_with_continue_reach_both_receivers(store: Store) -> None:
+    route = {
+        "receiver": "ops",
+        "group_wait": "0s",
+        "routes": [{"match": {"severity": "critical"}, "receiver": "oncall", "continue": True}, {"receiver": "ops"}],
+    }
+    monitor, clock, inbox = setup(store, route, channels=("ops", "oncall"), rules={})
+    ship(monitor, 1)
+    at(monitor, clock, cst(12, 5))  # pickup_at_risk: warning → ops only
+    at(monitor, clock, cst(12, 9))  # pickup_overdue: critical → oncall and ops; at-risk resolved → ops told
+    assert [rules_of(m) for m in inbox["oncall"].messages] == [{"pickup_overdue"}]
+    ops = [[(a.rule, a.state) for a in m] for m in inbox["ops"].messages]
+    assert ops == [[("pickup_at_risk", "firing")], [("pickup_overdue", "firing")], [("pickup_at_risk", "resolved")]]
+    with store.begin() as uow:
+        assert len(uow.notifications("sent")) == 4
+
+
+def test_replay_records_alerts_through_the_configured_router(tmp_path: object) -> None:
+    import io
+    import json
+
+    from monitor.replay.runner import replay
+    from monitor.replay.scenario import parse
+
+    lines = [
+        {"kind": "shipment", "at": "2026-11-11T09:00:00+08:00", "order_id": "O1", "carrier": "sf", "tracking_no": "S1"},
+        {"kind": "end", "at": "2026-11-12T10:00:00+08:00"},
+    ]
+    route = {
+        "receiver": "ops",
+        "group_wait": "2m",
+        "routes": [{"match": {"severity": "critical"}, "receiver": "oncall"}],
+    }
+    out = io.StringIO()
+    alerting = {"route": parse_route(route, {"ops", "oncall"})}
+    steps = parse([json.dumps(line) for line in lines])
+    asyncio.run(replay(steps, build_ruleset(), out, channels=("ops", "oncall"), alerting=alerting))
+    sent = [json.loads(x) for x in out.getvalue().splitlines() if '"alert_sent"' in x]
+    assert [(s["at"], s["channel"], s["rule"], s.get("status")) for s in sent] == [
+        ("2026-11-12T05:02:00+08:00", "ops", "pickup_at_risk", None),  # group_wait 2m after 05:00
+        ("2026-11-12T09:00:00+08:00", "ops", "pickup_at_risk", "resolved"),  # escalated: said at once
+        ("2026-11-12T09:02:00+08:00", "oncall", "pickup_overdue", None),  # critical → oncall only
+    ]
