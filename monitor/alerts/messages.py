@@ -29,6 +29,14 @@ RULE_NAMES = {
         "intercept_failed": "intercept failed",
     },
 }
+ACTION_NAMES = {
+    "zh": {"ticket": "已建工单", "reshipment_suggestion": "建议补发", "intercept": "已发起拦截"},
+    "en": {
+        "ticket": "ticket opened",
+        "reshipment_suggestion": "reshipment suggested",
+        "intercept": "intercept requested",
+    },
+}
 SEVERITY_NAMES = {
     "zh": {"critical": "严重", "warning": "警告", "info": "提示"},
     "en": {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"},
@@ -41,6 +49,7 @@ LABELS = {
         "resolved": "已恢复",
         "digest": "物流异常汇总",
         "more": "另有 {n} 条",
+        "waited": "已 {h} 小时无进展",
     },
     "en": {
         "order": "order",
@@ -49,6 +58,7 @@ LABELS = {
         "resolved": "resolved",
         "digest": "Parcel alerts",
         "more": "{n} more",
+        "waited": "{h} h without progress",
     },
 }
 
@@ -65,8 +75,15 @@ def one_line(alert: Alert, language: str = "zh") -> str:
     ]
     if alert.shop:
         parts.append(f"{words['shop']} {alert.shop}")
+    if alert.waiting_since is not None and alert.state != "resolved":
+        hours = int((alert.opened_at - alert.waiting_since).total_seconds() // 3600)
+        if hours > 0:
+            parts.append(words["waited"].format(h=hours))
     if alert.compensation_fen is not None:
         parts.append(f"{words['at_stake']} ¥{alert.compensation_fen / 100:.2f}")
+    done = [ACTION_NAMES[lang][a] for a in alert.actions if a in ACTION_NAMES[lang]]
+    if done and alert.state != "resolved":
+        parts.append("、".join(done) if lang == "zh" else ", ".join(done))
     return " · ".join(parts)
 
 

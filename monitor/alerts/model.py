@@ -23,6 +23,10 @@ class Alert:
     opened_at: datetime
     compensation_fen: int | None = None
     detail: str = ""
+    #: The last sign of life: the last carrier scan, or the shipping time when there was none.
+    waiting_since: datetime | None = None
+    #: What the monitor did about it: ``ticket``, ``reshipment_suggestion``, ``intercept``.
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

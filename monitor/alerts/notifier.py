@@ -23,6 +23,9 @@ from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import Clock
 from monitor.rules.engine import parcel_keys
 from monitor.store.store import Store, UnitOfWork
+from monitor.store.types import UTCDateTime
+
+_TIME = UTCDateTime()
 
 log = structlog.get_logger("monitor.alerts")
 MAX_ATTEMPTS = 12
@@ -46,6 +49,7 @@ class Notifier:
         self.route = route
         self.quiet_hours = quiet_hours
         self.rate_limits = dict(rate_limits or {})
+        self._done: dict[int, list[str]] = {}
 
     async def __call__(self, action: Any) -> Outcome:
         """Outbox handler for ``alert``: queue a firing notice per receiver the route picks."""
@@ -121,6 +125,7 @@ class Notifier:
         with self.store.begin() as uow:
             uow.requeue_repeats(now)
             due = uow.due_notifications(now)
+            self._done = uow.action_kinds(n.anomaly_id for n in due)
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for n in due:
             groups[(n.receiver, n.group_key, n.kind)].append(n)
@@ -136,7 +141,7 @@ class Notifier:
             with self.store.begin() as uow:
                 uow.update_notifications(ids, due_at=later)
             return 0
-        alerts = [_alert(r, kind) for r in rows]
+        alerts = [_alert(r, kind, tuple(self._done.get(r.anomaly_id, ()))) for r in rows]
         delivery = await self.channels[receiver].notify(alerts)
         with self.store.begin() as uow:
             if delivery.sent:
@@ -150,8 +155,10 @@ class Notifier:
             values: dict[str, Any] = {"attempts": attempts, "last_error": delivery.error[:500]}
             values |= {"state": "failed"} if final else {"due_at": now + backoff(attempts)}
             uow.update_notifications(ids, **values)
-        event = "alert.failed" if final else "alert.retry"
-        log.warning(event, channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
+        if final:  # a bad key or signature: an operator must fix the config
+            log.error("alert.failed", channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
+        else:
+            log.warning("alert.retry", channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
         return 0
 
     def _hold_until(self, receiver: str, rows: list[Any], now: datetime) -> datetime | None:
@@ -165,7 +172,7 @@ class Notifier:
         return None
 
 
-def _alert(row: Any, kind: str) -> Alert:
+def _alert(row: Any, kind: str, actions: tuple[str, ...]) -> Alert:
     return Alert(
         anomaly_id=row.anomaly_id,
         rule=row.rule,
@@ -178,6 +185,8 @@ def _alert(row: Any, kind: str) -> Alert:
         opened_at=row.opened_at,
         compensation_fen=row.compensation_fen,
         detail=row.detail,
+        waiting_since=_TIME.process_result_value(row.waiting_since, None),
+        actions=("intercept", *actions) if row.rule == "intercept_failed" else actions,
     )
 
 

@@ -353,6 +353,7 @@ class UnitOfWork:
                 P.c.tracking_no,
                 P.c.order_id,
                 P.c.shop,
+                func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
             )
             .join(AN, AN.c.id == N.c.anomaly_id)
             .join(P, P.c.id == AN.c.parcel_id)
@@ -360,6 +361,17 @@ class UnitOfWork:
             .order_by(N.c.id)  # groups go out in the order their first notice was queued
         )
         return list(self.conn.execute(stmt))
+
+    def action_kinds(self, anomaly_ids: Iterable[int]) -> dict[int, list[str]]:
+        """Return what was queued for each anomaly besides alerts (tickets, reshipment suggestions)."""
+        found: dict[int, list[str]] = {}
+        for chunk in _chunks(sorted(set(anomaly_ids))):
+            stmt = select(A.c.anomaly_id, A.c.kind).where(
+                A.c.anomaly_id.in_(chunk), A.c.kind.not_in(["alert", "alert_resolved"])
+            )
+            for row in self.conn.execute(stmt.order_by(A.c.id)):
+                found.setdefault(row.anomaly_id, []).append(row.kind)
+        return found
 
     def update_notifications(self, ids: Sequence[int], **values: Any) -> None:
         """Change the state of notifications (sent, failed, deferred, cancelled)."""

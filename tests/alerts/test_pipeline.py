@@ -212,3 +212,16 @@ def test_replay_records_alerts_through_the_configured_router(tmp_path: object) -
         ("2026-11-12T09:00:00+08:00", "ops", "pickup_at_risk", "resolved"),  # escalated: said at once
         ("2026-11-12T09:02:00+08:00", "oncall", "pickup_overdue", None),  # critical → oncall only
     ]
+
+
+def test_message_says_how_long_and_what_was_done(store: Store) -> None:
+    from monitor.alerts.messages import render
+
+    monitor, clock, inbox = setup(store, {"receiver": "ops", "group_wait": "0s"})
+    monitor.add_shipments([Shipment("O1", "sandbox", "SB1", cst(11, 9), amount_fen=30_000)])
+    at(monitor, clock, cst(12, 9))
+    ((alert,),) = inbox["ops"].messages
+    assert alert.waiting_since == cst(11, 9) and alert.actions == ("ticket",)
+    zh, en = render([alert]).text, render([alert], "en").text
+    assert "已 24 小时无进展" in zh and "已建工单" in zh and "赔付风险 ¥15.00" in zh
+    assert "24 h without progress" in en and "ticket opened" in en

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -66,6 +67,8 @@ class EmailSettings:
     password: str | None = field(default=None, repr=False)
     starttls: bool = True
     timeout: float = 30.0
+    #: A PEM file of CAs to trust besides the system's (an internal mail server's CA).
+    ca_file: str | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], environ: Mapping[str, str]) -> EmailSettings:
@@ -79,6 +82,9 @@ class EmailSettings:
         clear_ok = username is None or starttls or is_loopback(host)
         require(clear_ok, "starttls", "true, as false sends the password in clear (allowed on loopback only)", starttls)
         require(isinstance(to_addrs, list | tuple) and bool(to_addrs), "to_addrs", "a list of mail addresses", to_addrs)
+        ca_file = raw.get("ca_file")
+        ca_ok = ca_file is None or (isinstance(ca_file, str) and Path(ca_file).is_file())
+        require(ca_ok, "ca_file", "a PEM file of CA certificates", ca_file)
         return cls(
             host=host,
             port=port,
@@ -87,6 +93,7 @@ class EmailSettings:
             starttls=starttls,
             from_addr=address(raw.get("from_addr"), "from_addr"),
             to_addrs=tuple(address(a, "to_addrs") for a in to_addrs),
+            ca_file=ca_file,
         )
 
 
@@ -177,7 +184,7 @@ class EmailChannel:
         s = self.settings
         with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as smtp:
             if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(cafile=s.ca_file))
             if s.username is not None:
                 smtp.login(s.username, s.password or "")
             return smtp.send_message(message, s.from_addr, list(s.to_addrs))
