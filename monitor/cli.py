@@ -94,7 +94,7 @@ def check_config(config_path: str | None) -> None:
         settings_type = info.settings_type
         if settings_type is not None and hasattr(settings_type, "from_mapping"):
             try:
-                settings_type.from_mapping(settings.carriers[code])
+                settings_type.from_mapping(settings.carriers[code], os.environ)
             except ValueError as err:
                 click.echo(f"error: {settings.source}: carriers.{code}: {err}", err=True)
                 sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -18,8 +19,8 @@ class SandboxSettings:
     intercept_acceptance: float = 0.9
 
     @classmethod
-    def from_mapping(cls, raw: dict[str, object]) -> SandboxSettings:
-        """Build settings from a config table, naming the key of any bad value."""
+    def from_mapping(cls, raw: dict[str, object], environ: Mapping[str, str] | None = None) -> SandboxSettings:
+        """Build settings from a config table, naming the key of any bad value (no secrets to read)."""
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(raw) - known)
         if unknown:
