@@ -1,0 +1,91 @@
+"""Settings of the Kuaidi100 (快递100) adapter: credentials from the environment, never from the file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_BASE_URL = "https://poll.kuaidi100.com"
+#: Kuaidi100 company codes are lower-case letters and digits (yuantong, zhongtong, shunfeng, ems...).
+COMPANY = re.compile(r"[a-z0-9]{2,40}")
+#: Secrets are named by an environment variable (``key_env = "KUAIDI100_KEY"``), never written inline.
+SECRETS = ("customer", "key", "salt")
+PLAIN = ("company", "base_url", "callback_url", "timeout", "requests_per_second")
+KNOWN = frozenset({f"{name}_env" for name in SECRETS} | set(PLAIN))
+
+
+@dataclass(frozen=True, slots=True)
+class Kuaidi100Settings:
+    """One Kuaidi100 enterprise account; ``customer``, ``key`` and ``salt`` never show in a repr.
+
+    ``company`` is the Kuaidi100 company code used for a plain tracking number; a number written
+    ``<company>:<number>`` (``shunfeng:SF1234567890``) names its own. ``salt`` signs the push
+    callbacks of subscriptions (``sign = MD5(param + salt)``); without it pushes are not verified.
+    """
+
+    customer: str = field(repr=False)
+    key: str = field(repr=False)
+    company: str
+    base_url: str = DEFAULT_BASE_URL
+    callback_url: str | None = None
+    salt: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+    requests_per_second: float = 10.0
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], environ: Mapping[str, str]) -> Kuaidi100Settings:
+        """Build settings from the ``[carriers.kuaidi100]`` table, naming the key of any bad value."""
+        for name in raw:
+            if name in SECRETS:
+                raise ValueError(f"{name}: secrets are not written in the file; set {name}_env to a variable name")
+            if name not in KNOWN:
+                raise ValueError(f"unknown kuaidi100 setting {name!r} (known: {', '.join(sorted(KNOWN))})")
+        company = raw.get("company")
+        if not isinstance(company, str) or not COMPANY.fullmatch(company):
+            raise ValueError(f"company: expected a Kuaidi100 company code such as 'zhongtong', got {company!r}")
+        return cls(
+            customer=_secret(raw, environ, "customer"),
+            key=_secret(raw, environ, "key"),
+            company=company,
+            base_url=_url(raw, "base_url") or DEFAULT_BASE_URL,
+            callback_url=_url(raw, "callback_url"),
+            salt=_secret(raw, environ, "salt", required=False),
+            timeout=_positive(raw, "timeout", 10.0),
+            requests_per_second=_positive(raw, "requests_per_second", 10.0),
+        )
+
+
+def _secret(raw: Mapping[str, Any], environ: Mapping[str, str], name: str, required: bool = True) -> str | None:
+    """Read the secret ``name`` from the environment variable that ``<name>_env`` names."""
+    key = f"{name}_env"
+    variable = raw.get(key)
+    if variable is None:
+        if required:
+            raise ValueError(f"{key}: required (the environment variable holding the Kuaidi100 {name})")
+        return None
+    if not isinstance(variable, str) or not variable:
+        raise ValueError(f"{key}: expected an environment variable name, got {variable!r}")
+    value = environ.get(variable)
+    if not value:
+        raise ValueError(f"{key}: environment variable {variable} is not set")
+    return value
+
+
+def _url(raw: Mapping[str, Any], key: str) -> str | None:
+    """Return an http(s) URL without a trailing slash, or None when the key is absent."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ValueError(f"{key}: expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _positive(raw: Mapping[str, Any], key: str, default: float) -> float:
+    """Return a positive number of seconds or requests."""
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{key}: expected a positive number, got {value!r}")
+    return float(value)
