@@ -7,14 +7,47 @@ error message: errors name the setting, the environment variable or the exceptio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import structlog
 
-from monitor.alerts.model import Delivery
+from monitor.alerts.model import SENT, Delivery
+from monitor.clock import Clock
 
 JsonObject = dict[str, Any]
+S = TypeVar("S")
+log = structlog.get_logger("monitor.alerts.channels")
+
+
+class HttpChannel(Generic[S]):
+    """What every HTTP channel is built from, so the catalog builds them all alike."""
+
+    def __init__(
+        self, name: str, settings: S, http: httpx.AsyncClient, clock: Clock, language: str = "zh", link_base: str = ""
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.http = http
+        self.clock = clock
+        self.language = language
+        self.link_base = link_base
+
+
+def errcode_verdict(provider: str, channel: str, body: JsonObject, retryable_by_code: Mapping[int, bool]) -> Delivery:
+    """Read a Chinese robot's ``errcode`` reply: 0 is sent, known rate limits retry, anything else gives up."""
+    code = body.get("errcode")
+    if code == 0:
+        return SENT
+    errmsg = str(body.get("errmsg", ""))
+    if not isinstance(code, int):
+        log.warning("alert.channel_error", channel=channel, errcode=None, retryable=False)
+        return Delivery(sent=False, error=f"{provider}: reply has no errcode")
+    retryable = retryable_by_code.get(code, False)
+    known = code in retryable_by_code
+    log.warning("alert.channel_error", channel=channel, errcode=code, errmsg=errmsg, retryable=retryable, known=known)
+    return Delivery(sent=False, retryable=retryable, error=f"{provider} errcode {code}: {errmsg}")
 
 
 async def post_json(

@@ -22,10 +22,9 @@ from typing import Any
 import httpx
 import structlog
 
-from monitor.alerts.channels._http import JsonObject, credential, post_json, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, errcode_verdict, post_json, webhook_url
 from monitor.alerts.messages import Message, render
-from monitor.alerts.model import SENT, Alert, Delivery
-from monitor.clock import Clock
+from monitor.alerts.model import Alert, Delivery
 
 log = structlog.get_logger("monitor.alerts.channels.dingtalk")
 
@@ -73,24 +72,8 @@ def sign(timestamp_ms: str, secret: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class DingTalkChannel:
+class DingTalkChannel(HttpChannel[DingTalkSettings]):
     """Send alerts to a DingTalk group as one Markdown message, saying whether a failure is worth retrying."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: DingTalkSettings,
-        http: httpx.AsyncClient,
-        clock: Clock,
-        language: str = "zh",
-        link_base: str = "",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.http = http
-        self.clock = clock
-        self.language = language
-        self.link_base = link_base
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""
@@ -123,20 +106,4 @@ class DingTalkChannel:
 
     def verdict(self, body: JsonObject) -> Delivery:
         """Read ``errcode``: 0 is sent, a rate limit is worth retrying, anything else gives up."""
-        code = body.get("errcode")
-        if code == 0:
-            return SENT
-        errmsg = str(body.get("errmsg", ""))
-        if not isinstance(code, int):
-            log.warning("alert.channel_error", channel=self.name, errcode=None, retryable=False)
-            return Delivery(sent=False, error="dingtalk: reply has no errcode")
-        retryable = RETRYABLE_BY_ERRCODE.get(code, False)
-        log.warning(
-            "alert.channel_error",
-            channel=self.name,
-            errcode=code,
-            errmsg=errmsg,
-            retryable=retryable,
-            known=code in RETRYABLE_BY_ERRCODE,
-        )
-        return Delivery(sent=False, retryable=retryable, error=f"dingtalk errcode {code}: {errmsg}")
+        return errcode_verdict("dingtalk", self.name, body, RETRYABLE_BY_ERRCODE)

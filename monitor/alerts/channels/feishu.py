@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import structlog
 
-from monitor.alerts.channels._http import JsonObject, credential, post_json, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, post_json, webhook_url
 from monitor.alerts.messages import Message, render
 from monitor.alerts.model import SENT, Alert, Delivery
-from monitor.clock import Clock
 
 log = structlog.get_logger("monitor.alerts.channels.feishu")
 
@@ -79,24 +77,8 @@ def template(alerts: Sequence[Alert]) -> str:
     return next((TEMPLATE_BY_SEVERITY[s] for s in TEMPLATE_BY_SEVERITY if s in firing), "blue")
 
 
-class FeishuChannel:
+class FeishuChannel(HttpChannel[FeishuSettings]):
     """Send alerts to a Feishu group as one card, saying whether a failure is worth retrying."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: FeishuSettings,
-        http: httpx.AsyncClient,
-        clock: Clock,
-        language: str = "zh",
-        link_base: str = "",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.http = http
-        self.clock = clock
-        self.language = language
-        self.link_base = link_base
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""

@@ -21,10 +21,9 @@ from typing import Any
 import httpx
 import structlog
 
-from monitor.alerts.channels._http import JsonObject, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, webhook_url
 from monitor.alerts.messages import Message, render
 from monitor.alerts.model import SENT, Alert, Delivery
-from monitor.clock import Clock
 
 log = structlog.get_logger("monitor.alerts.channels.slack")
 
@@ -79,24 +78,8 @@ def fit(lines: list[str], limit: int) -> str:
     return "\n".join(kept)
 
 
-class SlackChannel:
+class SlackChannel(HttpChannel[SlackSettings]):
     """Send alerts to a Slack channel as one message, saying whether a failure is worth retrying."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: SlackSettings,
-        http: httpx.AsyncClient,
-        clock: Clock,
-        language: str = "zh",
-        link_base: str = "",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.http = http
-        self.clock = clock
-        self.language = language
-        self.link_base = link_base
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""

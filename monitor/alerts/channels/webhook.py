@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import structlog
 
-from monitor.alerts.channels._http import JsonObject, credential, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, webhook_url
 from monitor.alerts.messages import Message, render
 from monitor.alerts.model import SENT, Alert, Delivery
-from monitor.clock import Clock, as_utc
+from monitor.clock import as_utc
 
 log = structlog.get_logger("monitor.alerts.channels.webhook")
 
@@ -69,24 +69,8 @@ def alert_document(alert: Alert) -> JsonObject:
     }
 
 
-class WebhookChannel:
+class WebhookChannel(HttpChannel[WebhookSettings]):
     """Post alerts to any HTTP endpoint as one signed JSON document, saying whether a failure is worth retrying."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: WebhookSettings,
-        http: httpx.AsyncClient,
-        clock: Clock,
-        language: str = "zh",
-        link_base: str = "",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.http = http
-        self.clock = clock
-        self.language = language
-        self.link_base = link_base
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one document, sign it with the clock's time and post it once."""

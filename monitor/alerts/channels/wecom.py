@@ -20,13 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import structlog
 
-from monitor.alerts.channels._http import JsonObject, post_json, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, errcode_verdict, post_json, webhook_url
 from monitor.alerts.messages import Message, render
-from monitor.alerts.model import SENT, Alert, Delivery
-from monitor.clock import Clock
+from monitor.alerts.model import Alert, Delivery
 
 log = structlog.get_logger("monitor.alerts.channels.wecom")
 
@@ -77,24 +75,8 @@ def fit(content: str, limit: int) -> str:
     return head.rsplit("\n", 1)[0] + "\n…"
 
 
-class WeComChannel:
+class WeComChannel(HttpChannel[WeComSettings]):
     """Send alerts to a WeCom group as one message, saying whether a failure is worth retrying."""
-
-    def __init__(
-        self,
-        name: str,
-        settings: WeComSettings,
-        http: httpx.AsyncClient,
-        clock: Clock,
-        language: str = "zh",
-        link_base: str = "",
-    ) -> None:
-        self.name = name
-        self.settings = settings
-        self.http = http
-        self.clock = clock  # unused: WeCom webhooks are not signed; kept so every channel is built alike
-        self.language = language
-        self.link_base = link_base
 
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""
@@ -120,20 +102,4 @@ class WeComChannel:
 
     def verdict(self, body: JsonObject) -> Delivery:
         """Read ``errcode``: 0 is sent, a rate limit is worth retrying, anything else gives up."""
-        code = body.get("errcode")
-        if code == 0:
-            return SENT
-        errmsg = str(body.get("errmsg", ""))
-        if not isinstance(code, int):
-            log.warning("alert.channel_error", channel=self.name, errcode=None, retryable=False)
-            return Delivery(sent=False, error="wecom: reply has no errcode")
-        retryable = RETRYABLE_BY_ERRCODE.get(code, False)
-        log.warning(
-            "alert.channel_error",
-            channel=self.name,
-            errcode=code,
-            errmsg=errmsg,
-            retryable=retryable,
-            known=code in RETRYABLE_BY_ERRCODE,
-        )
-        return Delivery(sent=False, retryable=retryable, error=f"wecom errcode {code}: {errmsg}")
+        return errcode_verdict("wecom", self.name, body, RETRYABLE_BY_ERRCODE)
