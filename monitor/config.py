@@ -24,7 +24,8 @@ DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_RATE_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
-TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo")
+TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo", "api", "polling", "retention")
+DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,56 @@ class ChannelSettings:
     settings: Any = field(default=None, repr=False)
     #: Most messages a minute (DingTalk and WeCom robots allow 20), None for no limit.
     rate_limit_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The HTTP API: where it listens and the two secrets that guard it (never in a repr)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Bearer token every /api/v1 request must carry; None → the daemon makes one up at start.
+    token: str | None = field(default=None, repr=False)
+    #: HMAC-SHA256 key of the refund webhook; None → refund requests are refused with 503.
+    refund_secret: str | None = field(default=None, repr=False)
+    #: Name of the variable the token came from, for messages (never the value).
+    token_env: str = "PARCEL_MONITOR_API_TOKEN"
+    refund_secret_env: str = "PARCEL_MONITOR_REFUND_SECRET"
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 5_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierQuota:
+    """How much of a carrier's API the poller may use."""
+
+    requests_per_second: float | None = None
+    requests_per_day: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollingSettings:
+    """Adaptive polling cadence: often near a deadline, backing off while nothing changes."""
+
+    #: Cadence when a pickup deadline or promised delivery is near, and for parcels at risk.
+    near_minutes: int = 30
+    #: How near "near" is.
+    near_window_hours: int = 6
+    #: Steps of the back-off while nothing changes (3 → 6 → 12 → 24 h by default).
+    backoff_hours: tuple[int, ...] = (3, 6, 12, 24)
+    #: How often the poll job wakes to look for due parcels.
+    tick_seconds: int = 10
+    #: Most parcels one poll round claims.
+    round_limit: int = 5_000
+    quotas: dict[str, CarrierQuota] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long finished parcels stay in the store (their daily KPIs stay for ever)."""
+
+    #: Delivered or returned parcels older than this many days are deleted; 0 keeps them.
+    finished_days: int = 180
 
 
 @dataclass(frozen=True)
@@ -57,6 +108,9 @@ class Settings:
     log_format: str
     log_level: str
     demo: dict[str, Any]
+    api: ApiSettings = field(default_factory=ApiSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
@@ -158,4 +212,87 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         log_format=_choice(log, "format", "log", LOG_FORMATS, "auto"),
         log_level=_choice(log, "level", "log", LOG_LEVELS, "info"),
         demo=_table(raw, "demo"),
+        api=_api(_table(raw, "api"), environ),
+        polling=_polling(_table(raw, "polling")),
+        retention=_retention(_table(raw, "retention")),
     )
+
+
+def _unknown(table: Mapping[str, Any], where: str, known: tuple[str, ...]) -> None:
+    extra = sorted(set(table) - set(known))
+    if extra:
+        raise ConfigError(f"{where}.{extra[0]}: unknown setting (known: {', '.join(known)})")
+
+
+def _whole(table: Mapping[str, Any], key: str, where: str, default: int, minimum: int = 1) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected a whole number ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _secret(table: Mapping[str, Any], key: str, environ: Mapping[str, str], default_env: str) -> tuple[str | None, str]:
+    """Read ``<key>_env`` (the name of a variable) or fall back to ``default_env``."""
+    env = table.get(f"{key}_env", default_env)
+    if not isinstance(env, str) or not env:
+        raise ConfigError(f"api.{key}_env: expected the name of an environment variable, got {env!r}")
+    if key in table:
+        raise ConfigError(f"api.{key}: do not write secrets in the file; set {key}_env to a variable's name")
+    value = environ.get(env) or None
+    return value, env
+
+
+def _api(table: Mapping[str, Any], environ: Mapping[str, str]) -> ApiSettings:
+    _unknown(table, "api", ("listen", "token_env", "refund_secret_env", "max_body_bytes", "token", "refund_secret"))
+    listen = environ.get("PARCEL_MONITOR_LISTEN") or table.get("listen", DEFAULT_LISTEN)
+    host, sep, port_text = str(listen).rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"api.listen: expected host:port such as {DEFAULT_LISTEN!r}, got {listen!r}")
+    token, token_env = _secret(table, "token", environ, "PARCEL_MONITOR_API_TOKEN")
+    secret, secret_env = _secret(table, "refund_secret", environ, "PARCEL_MONITOR_REFUND_SECRET")
+    return ApiSettings(
+        host=host.strip("[]"),
+        port=int(port_text),
+        token=token,
+        refund_secret=secret,
+        token_env=token_env,
+        refund_secret_env=secret_env,
+        max_body_bytes=_whole(table, "max_body_bytes", "api", 5_000_000),
+    )
+
+
+def _polling(table: Mapping[str, Any]) -> PollingSettings:
+    known = ("near_minutes", "near_window_hours", "backoff_hours", "tick_seconds", "round_limit", "carriers")
+    _unknown(table, "polling", known)
+    steps = table.get("backoff_hours", [3, 6, 12, 24])
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in steps)
+        or steps != sorted(steps)
+    ):
+        raise ConfigError(f"polling.backoff_hours: expected a rising list of whole hours ≥ 1, got {steps!r}")
+    quotas = {}
+    for code, quota in _table(table, "carriers").items():
+        where = f"polling.carriers.{code}"
+        if not isinstance(quota, dict):
+            raise ConfigError(f"{where}: expected a table, got {quota!r}")
+        _unknown(quota, where, ("requests_per_second", "requests_per_day"))
+        rps = quota.get("requests_per_second")
+        if rps is not None and (isinstance(rps, bool) or not isinstance(rps, int | float) or rps <= 0):
+            raise ConfigError(f"{where}.requests_per_second: expected a number > 0, got {rps!r}")
+        per_day = _whole(quota, "requests_per_day", where, 0, 1) if "requests_per_day" in quota else None
+        quotas[code] = CarrierQuota(float(rps) if rps is not None else None, per_day)
+    return PollingSettings(
+        near_minutes=_whole(table, "near_minutes", "polling", 30),
+        near_window_hours=_whole(table, "near_window_hours", "polling", 6),
+        backoff_hours=tuple(steps),
+        tick_seconds=_whole(table, "tick_seconds", "polling", 10),
+        round_limit=_whole(table, "round_limit", "polling", 5_000),
+        quotas=quotas,
+    )
+
+
+def _retention(table: Mapping[str, Any]) -> RetentionSettings:
+    _unknown(table, "retention", ("finished_days",))
+    return RetentionSettings(finished_days=_whole(table, "finished_days", "retention", 180, minimum=0))

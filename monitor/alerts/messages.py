@@ -17,6 +17,7 @@ RULE_NAMES = {
         "delivery_overdue": "超时未送达",
         "lost_suspected": "疑似丢件",
         "intercept_failed": "拦截失败",
+        "carrier_unavailable": "快递接口不可用",
     },
     "en": {
         "pickup_at_risk": "pickup at risk",
@@ -27,6 +28,7 @@ RULE_NAMES = {
         "delivery_overdue": "delivery overdue",
         "lost_suspected": "suspected lost",
         "intercept_failed": "intercept failed",
+        "carrier_unavailable": "carrier API unavailable",
     },
 }
 ACTION_NAMES = {
@@ -68,11 +70,11 @@ def one_line(alert: Alert, language: str = "zh") -> str:
     lang = language if language in RULE_NAMES else "zh"
     words = LABELS[lang]
     head = words["resolved"] if alert.state == "resolved" else SEVERITY_NAMES[lang].get(alert.severity, alert.severity)
-    parts = [
-        f"[{head}] {RULE_NAMES[lang].get(alert.rule, alert.rule)}",
-        f"{alert.carrier} {alert.tracking_no}",
-        f"{words['order']} {alert.order_id}",
-    ]
+    parts = [f"[{head}] {RULE_NAMES[lang].get(alert.rule, alert.rule)}", f"{alert.carrier} {alert.tracking_no}".strip()]
+    if alert.order_id:  # a carrier-wide alert (carrier_unavailable) is about no order
+        parts.append(f"{words['order']} {alert.order_id}")
+    if alert.detail and not alert.tracking_no:
+        parts.append(alert.detail)
     if alert.shop:
         parts.append(f"{words['shop']} {alert.shop}")
     if alert.waiting_since is not None and alert.state != "resolved":

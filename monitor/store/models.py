@@ -51,6 +51,10 @@ class Parcel(SQLModel, table=True):
     lost_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    #: When the carrier was last asked about this parcel (the per-number cap is spacing from it).
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: How far the poll back-off has gone while nothing changed (0: the first step).
+    poll_step: int = 0
 
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -201,3 +205,29 @@ class Notification(SQLModel, table=True):
     last_error: str = Field(default="", max_length=512)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CarrierUsage(SQLModel, table=True):
+    """Requests made to a carrier on one local day, so a daily quota survives a restart."""
+
+    __tablename__ = "carrier_usage"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    day: str = Field(primary_key=True, max_length=10)
+    requests: int = 0
+
+
+class CarrierHealth(SQLModel, table=True):
+    """Whether a carrier answers: failing carriers are polled less and raise one alert."""
+
+    __tablename__ = "carrier_health"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    state: str = Field(default="up", max_length=8)  # up | failing | down
+    failures: int = 0
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_try_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=512)
+    #: What ops staff were last told ("up" or "down"), so an alert goes out once per outage.
+    alerted: str = Field(default="up", max_length=8)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import (
     Action,
     Activity,
     Anomaly,
+    CarrierHealth,
+    CarrierUsage,
     Intercept,
     Notification,
     Parcel,
@@ -38,6 +40,15 @@ I = Intercept.__table__  # noqa: E741
 A = Action.__table__
 ACT = Activity.__table__
 N = Notification.__table__
+CU = CarrierUsage.__table__
+CH = CarrierHealth.__table__
+#: What the poller needs to schedule a parcel's next poll.
+POLL_COLUMNS = (
+    "id", "carrier", "tracking_no", "status", "pickup_deadline", "picked_up_at", "promised_delivery",
+    "intercept_state", "last_polled_at", "poll_step",
+)  # fmt: skip
+FINISHED = ("delivered", "returned")
+WATCHED_INTERCEPTS = ("requested", "pending", "accepted")
 CHUNK = 500
 DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
 EVENT_COLUMNS = (
@@ -187,6 +198,97 @@ class UnitOfWork:
             .limit(limit)
         )
         return list(self.conn.execute(stmt))
+
+    def claim_for_poll(
+        self,
+        carrier: str,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        *,
+        risk_until: datetime,
+        polled_before: datetime | None = None,
+    ) -> list[Row[Any]]:
+        """Lease up to ``limit`` due parcels of one carrier to this poller, parcels at risk first.
+
+        At risk: not picked up with the pickup deadline before ``risk_until``, or an intercept
+        of ours being followed. The lease moves ``next_poll_at`` to ``lease_until``, so a
+        poller that dies leaves its parcels to be polled again then, and other replicas skip
+        them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). ``polled_before`` keeps the
+        per-number cap: a parcel asked about after it is not claimed.
+        """
+        if limit <= 0:
+            return []
+        at_risk = or_(
+            and_(P.c.picked_up_at.is_(None), P.c.pickup_deadline <= risk_until),
+            P.c.intercept_state.in_(WATCHED_INTERCEPTS),
+        )
+        risk = case((at_risk, 0), else_=1)
+        stmt = select(P.c.id).where(P.c.carrier == carrier, P.c.next_poll_at <= now)
+        if polled_before is not None:
+            stmt = stmt.where(or_(P.c.last_polled_at.is_(None), P.c.last_polled_at <= polled_before))
+        stmt = stmt.order_by(risk, P.c.next_poll_at, P.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(self.conn.execute(stmt).scalars())
+        if not ids:
+            return []
+        rows: list[Row[Any]] = []
+        cols = [P.c[n] for n in POLL_COLUMNS]
+        for chunk in _chunks(ids):
+            self.conn.execute(update(P).where(P.c.id.in_(chunk)).values(next_poll_at=lease_until))
+            rows.extend(self.conn.execute(select(*cols).where(P.c.id.in_(chunk))))
+        order = {pid: i for i, pid in enumerate(ids)}
+        rows.sort(key=lambda r: order[r.id])
+        return rows
+
+    def poll_view(self, ids: Sequence[int]) -> dict[int, Row[Any]]:
+        """Return what scheduling needs of some parcels, by id."""
+        cols = [P.c[n] for n in POLL_COLUMNS]
+        found: dict[int, Row[Any]] = {}
+        for chunk in _chunks(ids):
+            found.update((r.id, r) for r in self.conn.execute(select(*cols).where(P.c.id.in_(chunk))))
+        return found
+
+    def pollable_carriers(self, now: datetime) -> list[str]:
+        """Return the carriers with at least one parcel due for polling."""
+        stmt = select(P.c.carrier).where(P.c.next_poll_at <= now).distinct()
+        return sorted(self.conn.execute(stmt).scalars())
+
+    def earliest_poll(self) -> datetime | None:
+        """Return the earliest scheduled poll, passed or not."""
+        value = self.conn.execute(select(func.min(P.c.next_poll_at))).scalar()
+        return None if value is None else _aware(value)
+
+    # -- carrier quotas and health -------------------------------------------------------
+
+    def usage(self, carrier: str, day: str) -> int:
+        """Return the requests counted against ``carrier`` on ``day`` (local date, ISO)."""
+        stmt = select(CU.c.requests).where(CU.c.carrier == carrier, CU.c.day == day)
+        return self.conn.execute(stmt).scalar() or 0
+
+    def add_usage(self, carrier: str, day: str, requests: int) -> None:
+        """Count ``requests`` (negative to give back an unused reservation) against a day."""
+        if not requests:
+            return
+        stmt = self._insert(CU).values(carrier=carrier, day=day, requests=requests)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["carrier", "day"], set_={"requests": CU.c.requests + requests}
+        )
+        self.conn.execute(stmt)
+
+    def carrier_health(self, carrier: str) -> Row[Any] | None:
+        """Return a carrier's health row, or None if it never failed."""
+        return self.conn.execute(select(CH).where(CH.c.carrier == carrier)).first()
+
+    def carrier_healths(self) -> list[Row[Any]]:
+        """Return every carrier's health row."""
+        return list(self.conn.execute(select(CH).order_by(CH.c.carrier)))
+
+    def save_carrier_health(self, carrier: str, **values: Any) -> None:
+        """Write a carrier's health row (insert or replace)."""
+        stmt = self._insert(CH).values(carrier=carrier, **values)
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=["carrier"], set_=values))
 
     def set_next_poll(self, ids: Sequence[int], at: datetime | None) -> None:
         """Schedule the next poll of parcels; terminal parcels are not polled again."""
