@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -16,11 +17,15 @@ DEFAULT_CONFIG = Path("config/default.toml")
 
 
 def _settings(path: str | None) -> config_module.Settings:
-    chosen = path or os.environ.get("PARCEL_MONITOR_CONFIG")
+    return _settings_from(path, os.environ)
+
+
+def _settings_from(path: str | None, environ: Mapping[str, str]) -> config_module.Settings:
+    chosen = path or environ.get("PARCEL_MONITOR_CONFIG")
     if chosen is None and DEFAULT_CONFIG.exists():
         chosen = str(DEFAULT_CONFIG)
     try:
-        return config_module.load(chosen, os.environ)
+        return config_module.load(chosen, environ)
     except config_module.ConfigError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
@@ -74,6 +79,58 @@ def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: boo
     coro = run_replay(steps, settings.rules, sys.stdout, channels=channels, database_url=database_url,
                       summary=summary, alerting=alerting(settings))  # fmt: skip
     asyncio.run(coro)
+
+
+@main.command()
+@config_option
+@click.option("--demo", is_flag=True,
+              help="Stream simulated parcels through the sandbox carrier on a fast clock (a temporary database).")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="How much faster than the wall clock the monitor's clock runs (demo default 3600: 1 s = 1 h).")
+@click.option("--for", "stop_after", type=click.FloatRange(min=0), default=None,
+              help="Stop after this many seconds (demo default 90; 0 runs until Ctrl-C / SIGTERM).")
+@click.option("--listen", help="host:port of the HTTP API (default: api.listen, 127.0.0.1:8080).")
+@click.option("--no-migrate", is_flag=True, help="Do not upgrade the database schema at start-up.")
+def run(config_path: str | None, demo: bool, speed: float | None, stop_after: float | None, listen: str | None,
+        no_migrate: bool) -> None:  # fmt: skip
+    """Run the monitor: polling, rules, actions and alerts on a schedule, and the HTTP API."""
+    import dataclasses
+    import tempfile
+    from datetime import datetime
+
+    from monitor.clock import AcceleratedClock, SystemClock
+    from monitor.daemon.main import RunOptions
+    from monitor.daemon.main import run as run_daemon
+
+    environ = dict(os.environ)
+    if listen:
+        environ["PARCEL_MONITOR_LISTEN"] = listen
+    settings = _settings_from(config_path, environ)
+    configure(settings.log_format, "warning" if demo else settings.log_level)
+    tmp = None
+    if demo:
+        tmp = tempfile.TemporaryDirectory(prefix="parcel-monitor-demo-")
+        if "sandbox" not in settings.carriers:
+            settings = dataclasses.replace(settings, carriers={**settings.carriers, "sandbox": {}})
+        settings = dataclasses.replace(settings, database_url=f"sqlite:///{Path(tmp.name) / 'demo.db'}")
+        speed = speed or 3600.0
+        stop_after = 90.0 if stop_after is None else stop_after
+    speed = speed or 1.0
+    if speed == 1.0:
+        clock = SystemClock()
+    else:
+        start = datetime(2026, 11, 11, 8, 0, tzinfo=settings.timezone) if demo else SystemClock().now()
+        clock = AcceleratedClock(start, speed)
+    options = RunOptions(speed=speed, demo=demo, stop_after=stop_after or None, migrate=not no_migrate)
+    try:
+        status = asyncio.run(run_daemon(settings, clock, environ, options, sys.stdout))
+    except config_module.ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    sys.exit(status)
 
 
 @main.command("check-config")
@@ -149,3 +206,105 @@ def demo(config_path: str | None, parcels: int, days: float) -> None:
     settings = _settings(config_path)
     configure(settings.log_format, "warning")
     asyncio.run(run_demo(settings, parcels=parcels, days=days, out=sys.stdout))
+
+
+def _no_schema(settings: config_module.Settings) -> None:
+    """Say the database was never migrated, and exit 2."""
+    click.echo(
+        f"error: database {_safe_url(settings.database_url)} has no schema: run `parcel-monitor db upgrade`", err=True
+    )
+    sys.exit(2)
+
+
+@main.command("import")
+@click.argument("csv_path", metavar="SHIPMENTS.csv", type=click.Path(dir_okay=False))
+@config_option
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Rows stored per transaction.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Check every row and say what would be created; store nothing.")
+@click.option("--encoding", default="auto", show_default=True,
+              help="Text encoding: auto (UTF-8 with or without BOM, else GBK), utf-8, gbk, ...")  # fmt: skip
+def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dry_run: bool, encoding: str) -> None:
+    """Start watching the shipments of a CSV file; safe to re-run (known parcels are left alone).
+
+    Columns: order_id, carrier, tracking_no, shipped_at (required), pickup_deadline,
+    promised_delivery, presale, shop, origin_province, destination_province, amount.
+    Exit status: 0 all rows imported, 1 some rows bad (the good ones are stored), 2 the file
+    cannot be read or lacks a required column (nothing is stored).
+    """
+    from monitor import importing
+    from monitor.clock import SystemClock
+    from monitor.shipments import ShipmentBook
+    from monitor.store.db import is_migrated, make_engine
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    try:
+        checked = importing.check(Path(csv_path), encoding)
+    except importing.UnreadableFile as err:
+        click.echo(f"error: {csv_path}: {err}", err=True)
+        sys.exit(2)
+    if encoding == importing.AUTO and checked.encoding == "gb18030":
+        click.echo(f"{csv_path}: not UTF-8, reading it as GBK (GB18030)", err=True)
+    if checked.unknown:
+        click.echo(f"warning: {csv_path}: unknown column(s) ignored: {', '.join(checked.unknown)}", err=True)
+    engine = make_engine(settings.database_url)
+    if not is_migrated(engine):
+        _no_schema(settings)
+    store = Store(engine)
+    book = importing.DryRun(store) if dry_run else ShipmentBook(store, settings.rules, SystemClock())
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # error lines overwrite the bar, which redraws below
+
+    def bad(row: importing.BadRow) -> None:
+        click.echo(f"{clear}{csv_path}:{row.line}: {row}", err=True)
+
+    try:
+        with click.progressbar(length=checked.rows, label=f"importing {csv_path}", file=sys.stderr) as bar:
+            summary = importing.import_rows(
+                importing.rows(checked), settings.carriers, book.add, batch_size, bad, bar.update
+            )
+    finally:
+        engine.dispose()
+    created = "would create" if dry_run else "created"
+    line = (
+        f"{csv_path}: read {summary.read}, {created} {summary.created}, already known {summary.known},"
+        f" bad {summary.bad}"
+    )
+    if dry_run:
+        line += " (dry run: nothing stored)"
+    elif summary.read and not summary.created:
+        line += " (nothing new)"
+    click.echo(line)
+    sys.exit(1 if summary.bad else 0)
+
+
+@main.command()
+@config_option
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="How many local days to cover, today included.")  # fmt: skip
+@click.option("--shop", help="Only this shop.")
+@click.option("--carrier", help="Only this carrier.")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def report(config_path: str | None, days: int, shop: str | None, carrier: str | None, output: str) -> None:
+    """Print the 24-hour pickup rate, intercepts and anomalies of the last N days."""
+    import json
+
+    from monitor.clock import SystemClock
+    from monitor.reports import build_report, render_report, report_json
+    from monitor.store.db import is_migrated, make_engine
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    engine = make_engine(settings.database_url)
+    if not is_migrated(engine):
+        _no_schema(settings)
+    try:
+        result = build_report(Store(engine), SystemClock(), days, settings.timezone, shop, carrier)
+    finally:
+        engine.dispose()
+    if output == "json":
+        click.echo(json.dumps(report_json(result), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_report(result))

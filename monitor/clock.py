@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -49,3 +51,23 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: times must carry an offset")
     return moment.astimezone(UTC)
+
+
+class AcceleratedClock:
+    """Simulated time that runs ``speed`` times faster than the wall clock, for the live demo.
+
+    It reads a monotonic counter (never jumps with NTP), so the daemon's jobs and the
+    monitor agree on one time line however fast it runs.
+    """
+
+    def __init__(self, start: datetime, speed: float, counter: Callable[[], float] = time.monotonic) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        self.start = as_utc(start)
+        self.speed = speed
+        self._counter = counter
+        self._origin = counter()
+
+    def now(self) -> datetime:
+        """Return the accelerated time."""
+        return self.start + timedelta(seconds=(self._counter() - self._origin) * self.speed)

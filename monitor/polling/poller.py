@@ -180,6 +180,10 @@ class Poller:
             with self.store.begin() as uow:
                 uow.add_usage(code, day, -unused)
         await self._settle_health(code, stats)
+        if self.metrics is not None:
+            failed = stats.failed_requests
+            outcome = "ok" if not failed else "failed" if failed == stats.requests else "partial"
+            self.metrics.polls.labels(carrier=code, outcome=outcome).inc()
         log.info("poll.round", carrier=code, parcels=stats.claimed, requests=stats.requests,
                  failed=stats.failed_requests, events=stats.events)  # fmt: skip
         return stats
@@ -201,8 +205,8 @@ class Poller:
                     nxt = next_poll(parcel, now, pid in changed, self.settings, spacing)
                     updates.append({"id": pid, "next_poll_at": nxt.at, "poll_step": nxt.step, "last_polled_at": now})
                 uow.update_parcels(updates)
-            if self.metrics is not None:
-                self.metrics.events_ingested(code, len(events))
+            if self.metrics is not None and events:
+                self.metrics.events_ingested.labels(carrier=code).inc(len(events))
             return len(events)
 
     async def _reschedule_failed(self, group: Sequence[Any], err: CarrierError | None) -> None:
@@ -236,4 +240,4 @@ class Poller:
 
     def _count(self, code: str, outcome: str) -> None:
         if self.metrics is not None:
-            self.metrics.carrier_request(code, outcome)
+            self.metrics.carrier_requests.labels(carrier=code, outcome=outcome).inc()

@@ -8,12 +8,13 @@ executemany and ``ON CONFLICT DO NOTHING`` so duplicates cost nothing and retrie
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import (
@@ -84,6 +85,27 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+
+    @contextmanager
+    def singleton(self, name: str) -> Iterator[bool]:
+        """Hold a cluster-wide lock named ``name`` while the block runs; yield whether we got it.
+
+        On PostgreSQL this is a session advisory lock, so of several replicas only one runs a
+        singleton job (the rule sweep, the KPI rollup); SQLite has one process by design.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = zlib.crc32(f"parcel-monitor:{name}".encode())
+        with self.engine.connect() as conn:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
 
     @contextmanager
     def begin(self) -> Iterator[UnitOfWork]:

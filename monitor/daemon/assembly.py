@@ -1,0 +1,102 @@
+"""Build the running service from settings: store, carriers, channels, monitor, poller.
+
+Everything the daemon holds is made here, once, from validated settings and an injected
+clock, so the daemon, the live demo and the tests assemble exactly the same parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from carriers import registry as carrier_registry
+from monitor.alerts.channels import catalog
+from monitor.alerts.model import Channel
+from monitor.alerts.timing import RateLimit
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.errors import ConfigError
+from monitor.metrics import Metrics
+from monitor.polling import Poller
+from monitor.polling.health import HealthBook
+from monitor.polling.pacing import Sleep
+from monitor.service import Monitor
+from monitor.store.db import make_engine, upgrade
+from monitor.store.store import Store
+
+
+@dataclass
+class Runtime:
+    """The parts of a running monitor, wired together."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    store: Store
+    adapters: dict[str, Any]
+    channels: dict[str, Channel]
+    monitor: Monitor
+    poller: Poller
+    metrics: Metrics
+    plugin_failures: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def build_adapters(settings: Settings, clock: Clock, http: httpx.AsyncClient,
+                   environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """Build one adapter per ``[carriers.<code>]`` table; an unknown or broken one is a ConfigError."""
+    registry = carrier_registry.load()
+    adapters: dict[str, Any] = {}
+    for code, raw in settings.carriers.items():
+        if code not in registry.adapters:
+            known = ", ".join(sorted(registry.adapters))
+            raise ConfigError(f"{settings.source}: carriers.{code}: no such carrier plugin (installed: {known})")
+        context = {"clock": clock, "http": http, "environ": environ}
+        try:
+            adapters[code] = registry.adapters[code].factory(dict(raw), context)
+        except ValueError as err:
+            raise ConfigError(f"{settings.source}: carriers.{code}: {err}") from None
+    return adapters, dict(registry.failures)
+
+
+def build_channels(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> dict[str, Channel]:
+    """Build every configured alert channel."""
+    options = {"http": http, "clock": clock, "language": settings.language, "link_base": settings.link_base}
+    return {c.name: catalog.build(c.name, c.type, c.settings, **options) for c in settings.channels}
+
+
+def build(
+    settings: Settings,
+    clock: Clock,
+    http: httpx.AsyncClient,
+    environ: Mapping[str, str],
+    *,
+    sleep: Sleep,
+    migrate: bool = True,
+    channels: Mapping[str, Channel] | None = None,
+    adapters: Mapping[str, Any] | None = None,
+) -> Runtime:
+    """Open the database (migrating it unless told not to) and wire the monitor."""
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    store = Store(engine)
+    failures: dict[str, str] = {}
+    if adapters is None:
+        built, failures = build_adapters(settings, clock, http, environ)
+        adapters = built
+    channels = dict(channels) if channels is not None else build_channels(settings, clock, http)
+    limits = {c.name: RateLimit(c.rate_limit_per_minute) for c in settings.channels if c.rate_limit_per_minute}
+    monitor = Monitor(store, settings.rules, clock, adapters, channels, settings.route, settings.quiet_hours, limits)
+    metrics = Metrics(store)
+    health = HealthBook(store, clock, channels, settings.route)
+    poller = Poller(store, clock, adapters, monitor, settings.polling, timezone=settings.timezone, sleep=sleep,
+                    health=health, metrics=metrics)  # fmt: skip
+    return Runtime(settings, clock, engine, store, dict(adapters), channels, monitor, poller, metrics, failures)

@@ -1,0 +1,210 @@
+"""``parcel-monitor run``: the scheduler and the HTTP API on one asyncio loop, until SIGTERM.
+
+Start-up: open (and migrate) the database, build the carriers and channels, bind the API
+socket, start the jobs, then run the outbox once so that work left by a crash goes on at
+once. SIGTERM or SIGINT: stop taking requests and starting jobs, let uvicorn finish the
+requests in flight and the running jobs finish their actions, then close the database.
+Nothing lives only in memory, so a restart continues where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
+
+import httpx
+import structlog
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.api.app import create_app
+from monitor.api.context import ApiContext
+from monitor.clock import Clock
+from monitor.config import Settings
+from monitor.daemon.assembly import Runtime, build
+from monitor.daemon.demo_feed import DemoFeed
+from monitor.daemon.jobs import Jobs
+from monitor.errors import ConfigError
+
+log = structlog.get_logger("monitor.daemon")
+
+#: How long SIGTERM waits for requests and jobs in flight.
+GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run: real time (speed 1) or accelerated, with the demo feed or not, for how long."""
+
+    speed: float = 1.0
+    demo: bool = False
+    stop_after: float | None = None
+    migrate: bool = True
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the API socket ourselves, so a port in use is a clear error naming the setting."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ConfigError(f"api.listen: cannot listen on {host}:{port}: {err.strerror} "
+                          "(set api.listen or PARCEL_MONITOR_LISTEN)") from None  # fmt: skip
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class Daemon:
+    """One running parcel-monitor: runtime, jobs, scheduler and API server."""
+
+    def __init__(self, settings: Settings, clock: Clock, environ: Mapping[str, str], options: RunOptions,
+                 out: TextIO) -> None:  # fmt: skip
+        self.settings = settings
+        self.clock = clock
+        self.environ = environ
+        self.options = options
+        self.out = out
+        self.ready = False
+        self.port: int | None = None
+        self.runtime: Runtime | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the daemon to shut down gracefully (what SIGTERM does)."""
+        self._stop.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.options.speed)
+
+    def _every(self, seconds: float, floor: float = 0.2) -> IntervalTrigger:
+        """An interval of ``seconds`` on the monitor's clock, in wall-clock seconds for the scheduler."""
+        return IntervalTrigger(seconds=max(seconds / self.options.speed, floor))
+
+    def _daily(self, hour: int, minute: int) -> Any:
+        if self.options.speed == 1:
+            return CronTrigger(hour=hour, minute=minute, timezone=self.settings.timezone)
+        return self._every(24 * 3600)
+
+    async def run(self) -> int:
+        """Run until stopped; return the process exit status."""
+        api = self.settings.api
+        sock = bind(api.host, api.port)
+        self.port = sock.getsockname()[1]
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
+            rt = self.runtime = build(self.settings, self.clock, http, self.environ, sleep=self._sleep,
+                                      migrate=self.options.migrate)  # fmt: skip
+            try:
+                return await self._serve(rt, sock)
+            finally:
+                rt.close()
+                sock.close()
+
+    async def _serve(self, rt: Runtime, sock: socket.socket) -> int:
+        ctx = ApiContext(rt.monitor, rt.store, self.clock, self.settings.api, rt.adapters, rt.metrics,
+                         ready=lambda: self.ready)  # fmt: skip
+        app = create_app(ctx)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
+                                timeout_graceful_shutdown=int(GRACE_SECONDS))  # fmt: skip
+        server = uvicorn.Server(config)
+        jobs = Jobs(rt)
+        scheduler = AsyncIOScheduler(timezone=self.settings.timezone)
+        scheduler.add_job(jobs.guarded("poll", jobs.poll), self._every(self.settings.polling.tick_seconds))
+        scheduler.add_job(jobs.guarded("sweep", jobs.sweep), self._every(60))
+        scheduler.add_job(jobs.guarded("dispatch", jobs.dispatch), self._every(5))
+        scheduler.add_job(jobs.guarded("rollup", jobs.rollup), self._daily(0, 10))
+        scheduler.add_job(jobs.guarded("retention", jobs.retention), self._daily(3, 30))
+        feed = None
+        if self.options.demo:
+            feed = DemoFeed(rt.monitor, rt.adapters["sandbox"], self.out, self.settings.timezone)
+            scheduler.add_job(jobs.guarded("demo", feed.step), self._every(600))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started and not server_task.done():
+            await asyncio.sleep(0.01)
+        if server_task.done():
+            server_task.result()
+            return 1
+        scheduler.start()
+        # work a crash left behind (leased actions, due polls) goes on at once
+        if feed is not None:
+            await jobs.guarded("demo", feed.step)()
+        await jobs.guarded("dispatch", jobs.dispatch)()
+        self._first_poll = asyncio.create_task(jobs.guarded("poll", jobs.poll)())  # drained like any job
+        self.ready = True
+        log.info("daemon.started", listen=f"{self.settings.api.host}:{self.port}", speed=self.options.speed,
+                 carriers=sorted(rt.adapters), channels=sorted(rt.channels))  # fmt: skip
+        if self.options.stop_after:
+            loop.call_later(self.options.stop_after, self.stop)
+        stop_wait = asyncio.create_task(self._stop.wait())
+        await asyncio.wait([stop_wait, server_task], return_when=asyncio.FIRST_COMPLETED)
+        log.info("daemon.stopping")
+        self.ready = False
+        scheduler.shutdown(wait=False)
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await server_task
+        stop_wait.cancel()
+        drained = await jobs.drain(GRACE_SECONDS)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        log.info("daemon.stopped", clean=drained)
+        return 0 if drained else 1
+
+
+def prepare(settings: Settings, environ: Mapping[str, str], demo: bool, out: TextIO) -> Settings:
+    """Check the API secrets; the demo makes up the ones that are missing and shows them."""
+    api = settings.api
+    if api.token is None:
+        if not demo:
+            raise ConfigError(f"api: no bearer token: set the environment variable {api.token_env} "
+                              "(the HTTP API refuses to run unauthenticated)")  # fmt: skip
+        api = replace(api, token=secrets.token_urlsafe(18))
+    if api.refund_secret is None:
+        if demo:
+            api = replace(api, refund_secret=secrets.token_urlsafe(18))
+        else:
+            log.warning("api.refunds_disabled", reason=f"{api.refund_secret_env} is not set")
+    return replace(settings, api=api)
+
+
+def banner(settings: Settings, port: int, options: RunOptions, out: TextIO) -> None:
+    """Tell a new user where to look."""
+    base = f"http://{settings.api.host}:{port}"
+    speed = f", clock ×{options.speed:g}" if options.speed != 1 else ""
+    print(f"parcel-monitor is running{speed}: API docs {base}/docs", file=out)
+    if options.demo:
+        print(f"  demo bearer token: {settings.api.token}", file=out)
+        print(f"  try: curl -H 'Authorization: Bearer {settings.api.token}' {base}/api/v1/anomalies", file=out)
+        print("  simulated parcels stream in; alerts, tickets and interceptions follow below (Ctrl-C stops)",
+              file=out, flush=True)  # fmt: skip
+
+
+async def run(settings: Settings, clock: Clock, environ: Mapping[str, str], options: RunOptions,
+              out: TextIO) -> int:  # fmt: skip
+    """Run the daemon until SIGTERM/SIGINT (or ``options.stop_after`` seconds)."""
+    settings = prepare(settings, environ, options.demo, out)
+    daemon = Daemon(settings, clock, environ, options, out)
+    task = asyncio.create_task(daemon.run())
+    while daemon.port is None or not daemon.ready:
+        if task.done():
+            return task.result()
+        await asyncio.sleep(0.02)
+    banner(settings, daemon.port, options, out)
+    return await task
+
