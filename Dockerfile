@@ -16,8 +16,14 @@ RUN mkdir -p /app/data && chown monitor:monitor /app/data
 USER monitor
 ENV PARCEL_MONITOR_CONFIG=/app/config/default.toml \
     PARCEL_MONITOR_DATABASE_URL=sqlite:////app/data/parcel-monitor.db \
+    PARCEL_MONITOR_LISTEN=0.0.0.0:8080 \
     PYTHONUNBUFFERED=1
 VOLUME ["/app/data"]
-HEALTHCHECK --interval=30s --timeout=10s --retries=3 CMD ["parcel-monitor", "check-config"]
+EXPOSE 8080
+# /healthz answers while the process runs; orchestrators should use /readyz for traffic.
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["parcel-monitor"]
-CMD ["demo"]
+# The daemon; set PARCEL_MONITOR_API_TOKEN (and PARCEL_MONITOR_REFUND_SECRET) in the environment.
+# `docker run … parcel-monitor run --demo` shows the demo instead.
+CMD ["run"]

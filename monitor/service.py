@@ -7,6 +7,7 @@ refunds into tickets, intercepts and alerts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,10 +81,17 @@ class Monitor:
         return result
 
     async def refund(self, refund: RefundRequest) -> list[Decision]:
-        """Handle a refund request and perform any intercept at once, not at the next tick."""
+        """Handle a refund request and perform its intercept at once, not at the next tick.
+
+        Only this refund's own actions run here (the carrier call, the warehouse ticket), so
+        the answer does not wait behind a backlog of alerts; the rest of the outbox is the
+        dispatcher's job.
+        """
         with self.store.begin() as uow:
             decisions = self.interceptor.handle_refund(uow, refund)
-        await self.act()
+            keys = uow.action_keys_of_refund(refund.refund_id)
+        if keys:
+            await self.dispatcher.run(keys)
         with self.store.begin() as uow:
             return self.interceptor.decisions(uow, refund.refund_id) if decisions else decisions
 
@@ -111,6 +119,9 @@ class Monitor:
 
     async def tick(self) -> int:
         """Fire time-driven rules that are due and run the outbox; return anomalies opened."""
-        opened = self.engine.sweep()
+        opened = 0
+        for batch in self.engine.sweep_steps():
+            opened += batch
+            await asyncio.sleep(0)  # between batches, requests waiting on the loop go first
         await self.act()
         return opened

@@ -7,6 +7,7 @@ duplicate. External calls (carrier intercepts) carry the action's idempotency ke
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,6 +77,7 @@ class Dispatcher:
             for action in claimed:
                 await self._perform(action)
                 ran += 1
+                await asyncio.sleep(0)  # a backlog must not keep the API waiting: let the loop breathe
 
     async def _perform(self, action: Any) -> None:
         handler = self.handlers.get(action.kind)

@@ -82,6 +82,7 @@ class Replay:
             await self.monitor.ingest([step.payload])
         elif step.kind == "refund":
             await self.monitor.refund(step.payload)
+            await self.monitor.act()
         elif step.kind == "intercept_result":
             v: Verdict = step.payload
             if not await self.monitor.intercept_verdict(v.carrier, v.tracking_no, v.answer):

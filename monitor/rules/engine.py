@@ -6,7 +6,7 @@ an anomaly is never opened without its ticket and alert on the way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,14 @@ class RuleEngine:
 
     def sweep(self) -> int:
         """Fire every time-driven rule whose deadline has passed; return anomalies opened."""
+        return sum(self.sweep_steps())
+
+    def sweep_steps(self) -> Iterator[int]:
+        """Sweep one batch per step (one transaction each), yielding anomalies opened per batch.
+
+        The daemon awaits between steps, so a sweep that opens ten thousand anomalies never
+        holds the event loop (and the refund webhook) for more than one batch.
+        """
         now = self.clock.now()
         opened = 0
         for rule, column in TIME_RULES:
@@ -79,11 +87,12 @@ class RuleEngine:
                     if rule == "pickup_at_risk":  # already overdue: at risk says nothing new
                         skip = {a.parcel_id for a in uow.active_anomalies([r.id for r in due], ["pickup_overdue"])}
                     detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
-                    opened += self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
+                    batch = self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
                     uow.clear_deadline(column, [r.id for r in due])
+                opened += batch
+                yield batch
         if opened:
             log.info("rules.swept", opened=opened, at=now.isoformat())
-        return opened
 
     def open(self, uow: UnitOfWork, firings: Sequence[Firing]) -> int:
         """Open anomalies (at most one active per parcel and rule), record them, queue actions."""

@@ -7,9 +7,9 @@ over due rows, never a loop over every parcel.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from monitor.store.types import UTCDateTime
@@ -156,7 +156,7 @@ class Action(SQLModel, table=True):
     kind: str = Field(max_length=32)
     parcel_id: int = Field(foreign_key="parcel.id", index=True)
     anomaly_id: int | None = Field(default=None, foreign_key="anomaly.id")
-    refund_id: str | None = Field(default=None, max_length=64)
+    refund_id: str | None = Field(default=None, max_length=64, index=True)
     rule: str = Field(default="", max_length=32)
     target: str = Field(default="", max_length=64)
     state: str = Field(default="pending", max_length=16)  # pending | running | done | failed
@@ -231,3 +231,33 @@ class CarrierHealth(SQLModel, table=True):
     #: What ops staff were last told ("up" or "down"), so an alert goes out once per outage.
     alerted: str = Field(default="up", max_length=8)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class KpiDaily(SQLModel, table=True):
+    """One local day's figures for one shop and carrier, kept after the parcels behind them are purged.
+
+    Each figure counts what happened on that day: shipments shipped, pickups that fell due,
+    deliveries, anomalies opened, intercepts requested (see ``monitor.store.reports``).
+    """
+
+    __tablename__ = "kpi_daily"
+
+    day: date = Field(primary_key=True)
+    shop: str = Field(primary_key=True, max_length=64)
+    carrier: str = Field(primary_key=True, max_length=32)
+    shipped: int = 0
+    pickup_due: int = 0
+    picked_up_in_time: int = 0
+    delivered: int = 0
+    #: JSON: {rule: {"opened", "open", "acknowledged", "resolved", "compensation_fen"}}.
+    anomalies_opened: str = Field(default="{}", sa_type=Text)
+    intercepts_requested: int = 0
+    intercepts_succeeded: int = 0
+    intercepts_failed: int = 0
+    intercepts_held: int = 0
+    intercepts_skipped: int = 0
+    #: JSON list of seconds from refund request to the carrier's answer, for exact percentiles.
+    intercept_latencies: str = Field(default="[]", sa_type=Text)
+    rolled_up_at: datetime = Field(sa_type=UTCDateTime)
+    #: Set when a purge deleted parcels counted here: the rollup never rewrites the row again.
+    purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

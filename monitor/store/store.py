@@ -428,6 +428,11 @@ class UnitOfWork:
         )
         return list(self.conn.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)))
 
+    def action_keys_of_refund(self, refund_id: str) -> list[str]:
+        """Return the idempotency keys of the actions a refund queued that are not done yet."""
+        stmt = select(A.c.idempotency_key).where(A.c.refund_id == refund_id, A.c.state.in_(("pending", "running")))
+        return list(self.conn.execute(stmt).scalars())
+
     def finish_action(self, action_id: int, at: datetime) -> None:
         """Mark an action done."""
         self.conn.execute(update(A).where(A.c.id == action_id).values(state="done", done_at=at, lease_until=None))
