@@ -71,13 +71,18 @@ class Monitor:
         """Start watching shipments; return how many were new."""
         return self.shipments.add(shipments)
 
-    async def ingest(self, events: Sequence[TrackingEvent]) -> IngestResult:
-        """Apply carrier events, run event-driven rules and follow intercepts, then act."""
+    async def ingest(self, events: Sequence[TrackingEvent], *, act: bool = True) -> IngestResult:
+        """Apply carrier events, run event-driven rules and follow intercepts, then act.
+
+        The poller passes ``act=False``: its rounds write events, and the dispatcher job
+        performs what they queued, so a poll round never waits on alert channels.
+        """
         with self.store.begin() as uow:
             result = self.ingestor.apply(uow, events)
             self.interceptor.follow(uow, result.changes)
             self.engine.on_changes(uow, result.changes)
-        await self.act()
+        if act:
+            await self.act()
         return result
 
     async def refund(self, refund: RefundRequest) -> list[Decision]:

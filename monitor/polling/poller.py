@@ -69,6 +69,7 @@ class Poller:
         health: HealthBook | None = None,
         max_in_flight: int = 64,
         metrics: Any = None,
+        act_after_write: bool = True,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -80,6 +81,8 @@ class Poller:
         self.health = health or HealthBook(store, clock, {}, None)
         self.max_in_flight = max_in_flight
         self.metrics = metrics
+        #: Run the outbox after each write (the offline demo); the daemon's dispatcher job does it instead.
+        self.act_after_write = act_after_write
         self._pacers: dict[str, Pacer] = {}
         self._write_lock = asyncio.Lock()
         self._exhausted_logged: set[tuple[str, str]] = set()
@@ -194,7 +197,7 @@ class Poller:
         """Ingest one batch of answers and schedule each parcel's next poll."""
         async with self._write_lock:
             events = [ev for _, result in answered if result is not None for ev in result.events]
-            result = await self.monitor.ingest(events)
+            result = await self.monitor.ingest(events, act=self.act_after_write)
             changed = {c.parcel.id for c in result.changes}
             now = self.clock.now()
             spacing = cap_spacing(self.adapters[code].limits.max_queries_per_number_per_day)
