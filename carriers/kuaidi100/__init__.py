@@ -11,7 +11,7 @@ belongs to the configured ``company``; a number written ``<company>:<number>`` n
     # for subscriptions (订阅推送) only:
     callback_url = "https://monitor.example.com/kuaidi100/push"   # where Kuaidi100 posts
     salt_env = "KUAIDI100_SALT"             # pushes are signed MD5(param + salt)
-    # optional: base_url, timeout (seconds, default 10), requests_per_second (default 10)
+    # optional: base_url, timeout_seconds (default 10), retries (default 3), requests_per_second (default 10)
 
 Limits: one number per query; a number queried more than 48 times in 24 hours is locked by
 Kuaidi100 for 24 hours (锁单), so ``max_queries_per_number_per_day`` is 48 and the scheduler
@@ -28,12 +28,13 @@ from carriers.adapter import PUSH, TRACK, AdapterInfo
 from carriers.kuaidi100.client import CODE, Kuaidi100Carrier, build_query, build_subscribe, push_ack
 from carriers.kuaidi100.mapping import STATUS_BY_CODE
 from carriers.kuaidi100.settings import Kuaidi100Settings
+from carriers.retry import backoff_context
 
 
 def _build(settings: dict[str, Any], context: dict[str, Any]) -> Kuaidi100Carrier:
     """Build the adapter from its config table and the service's ``http`` client and ``environ``."""
     parsed = Kuaidi100Settings.from_mapping(settings, context.get("environ", {}))
-    return Kuaidi100Carrier(parsed, context["http"])
+    return Kuaidi100Carrier(parsed, context["http"], **backoff_context(context))
 
 
 INFO = AdapterInfo(

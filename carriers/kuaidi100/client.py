@@ -8,13 +8,19 @@ so the body decides. Sources: 实时快递查询 api.kuaidi100.com/document/5f0f
 the carrier rejected the phone number), /document/suodanhouguo (a number queried more than 48 times
 in 24 h is locked for 24 h), /document/timeout (the push answer); the subscription reply codes are
 from Kuaidi100's own 订阅推送 article (cloud.tencent.com/developer/article/1828132).
+
+Each query carries the settings' ``timeout_seconds``; a timeout, HTTP 5xx or 429 and returnCode
+501/502 are retried with :mod:`carriers.retry`. A query only reads, so a retry is harmless, but
+every try counts towards Kuaidi100's 48 queries of a number a day: keep ``retries`` small.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +34,7 @@ from carriers.kuaidi100.mapping import push_results, query_events, split_ref
 from carriers.kuaidi100.schema import Answer
 from carriers.kuaidi100.settings import Kuaidi100Settings
 from carriers.model import Limits, TrackingEvent, TrackingResult
+from carriers.retry import Rand, Sleep, call_with_retries
 
 CODE = "kuaidi100"
 QUERY_PATH = "/poll/query.do"
@@ -75,9 +82,11 @@ def build_subscribe(settings: Kuaidi100Settings, company: str, number: str, phon
     return {"schema": "json", "param": json.dumps(param, ensure_ascii=False, separators=(",", ":"))}
 
 
-def push_ack() -> dict[str, Any]:
-    """Return the body to answer a push with, as documented; anything else makes Kuaidi100 retry."""
-    return {"result": True, "returnCode": "200", "message": "成功"}
+def push_ack(ok: bool = True, message: str = "") -> dict[str, Any]:
+    """Return the body to answer a push with, as documented: success, or a failure that makes Kuaidi100 retry."""
+    if ok:
+        return {"result": True, "returnCode": "200", "message": "成功"}
+    return {"result": False, "returnCode": "500", "message": message or "失败"}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -90,9 +99,19 @@ class Kuaidi100Carrier:
 
     code = CODE
 
-    def __init__(self, settings: Kuaidi100Settings, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: Kuaidi100Settings,
+        http: httpx.AsyncClient,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rand: Rand = random.random,
+    ) -> None:
+        """Use ``http`` for transport and ``sleep``/``rand`` for the retry backoff."""
         self._settings = settings
         self._http = http
+        self._sleep = sleep
+        self._rand = rand
         # No documented QPS; 48 queries of one number in 24 h lock it (锁单), so at most one per 30 min.
         self.limits = Limits(
             batch_size=1,
@@ -108,6 +127,18 @@ class Kuaidi100Carrier:
         return [await self._track_one(number) for number in numbers]
 
     async def _track_one(self, ref: str) -> TrackingResult:
+        """Query one number, retrying a failed call under the settings' policy."""
+        return await call_with_retries(
+            lambda: self._query(ref),
+            self._settings.retry_policy,
+            sleep=self._sleep,
+            rand=self._rand,
+            carrier=CODE,
+            operation="track",
+        )
+
+    async def _query(self, ref: str) -> TrackingResult:
+        """Send one 实时快递查询 and read its answer."""
         company, number = split_ref(ref, self._settings.company)
         body = await self._post(QUERY_PATH, build_query(self._settings, company, number))
         if "returnCode" not in body and body.get("result") is not False:
@@ -128,6 +159,10 @@ class Kuaidi100Carrier:
         if answer.return_code in SUBSCRIBE_ACCEPTED or answer.return_code in SUBSCRIBE_REFUSED:
             return answer
         raise self._error(answer, body, SUBSCRIBE_AUTH, SUBSCRIBE_UNAVAILABLE)
+
+    def push_ack(self, ok: bool = True, message: str = "") -> dict[str, Any]:
+        """Answer a push callback the way Kuaidi100 expects (see :func:`push_ack`)."""
+        return push_ack(ok, message)
 
     def parse_push(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingResult]:
         """Read a push callback (form fields ``param`` and ``sign``), checking the signature when a salt is set.
@@ -161,7 +196,7 @@ class Kuaidi100Carrier:
         """POST a form and return the JSON object answered, translating transport failures."""
         url = self._settings.base_url + path
         try:
-            response = await self._http.post(url, data=form, timeout=self._settings.timeout)
+            response = await self._http.post(url, data=form, timeout=self._settings.timeout_seconds)
         except httpx.TransportError as err:
             raise CarrierUnavailable(f"kuaidi100: {path}: {type(err).__name__}: {err}", carrier=CODE) from err
         status = response.status_code

@@ -1,4 +1,9 @@
-"""Settings of the Kuaidi100 (快递100) adapter: credentials from the environment, never from the file."""
+"""Settings of the Kuaidi100 (快递100) adapter: credentials from the environment, never from the file.
+
+``timeout_seconds`` (default 10) bounds each request and ``retries`` (default 3) is how often a failed
+query is tried again (see :mod:`carriers.retry`). The key was called ``timeout`` before; that name is
+refused with a message naming the new one, so an old config fails loudly instead of being ignored.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from carriers.retry import DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, retries_setting, timeout_setting
+
 DEFAULT_BASE_URL = "https://poll.kuaidi100.com"
 #: Kuaidi100 company codes are lower-case letters and digits (yuantong, zhongtong, shunfeng, ems...).
 COMPANY = re.compile(r"[a-z0-9]{2,40}")
 #: Secrets are named by an environment variable (``key_env = "KUAIDI100_KEY"``), never written inline.
 SECRETS = ("customer", "key", "salt")
-PLAIN = ("company", "base_url", "callback_url", "timeout", "requests_per_second")
+PLAIN = ("company", "base_url", "callback_url", "timeout_seconds", "retries", "requests_per_second")
+RENAMED = {"timeout": "timeout_seconds"}
 KNOWN = frozenset({f"{name}_env" for name in SECRETS} | set(PLAIN))
 
 
@@ -31,13 +39,21 @@ class Kuaidi100Settings:
     base_url: str = DEFAULT_BASE_URL
     callback_url: str | None = None
     salt: str | None = field(default=None, repr=False)
-    timeout: float = 10.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retries: int = DEFAULT_RETRIES
     requests_per_second: float = 10.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Return how each query is timed out and retried."""
+        return RetryPolicy.from_settings(self.retries, self.timeout_seconds)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], environ: Mapping[str, str]) -> Kuaidi100Settings:
         """Build settings from the ``[carriers.kuaidi100]`` table, naming the key of any bad value."""
         for name in raw:
+            if name in RENAMED:
+                raise ValueError(f"{name}: renamed to {RENAMED[name]}, got {raw[name]!r}")
             if name in SECRETS:
                 raise ValueError(f"{name}: secrets are not written in the file; set {name}_env to a variable name")
             if name not in KNOWN:
@@ -52,7 +68,8 @@ class Kuaidi100Settings:
             base_url=_url(raw, "base_url") or DEFAULT_BASE_URL,
             callback_url=_url(raw, "callback_url"),
             salt=_secret(raw, environ, "salt", required=False),
-            timeout=_positive(raw, "timeout", 10.0),
+            timeout_seconds=timeout_setting(raw),
+            retries=retries_setting(raw),
             requests_per_second=_positive(raw, "requests_per_second", 10.0),
         )
 

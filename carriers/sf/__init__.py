@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from carriers.adapter import INTERCEPT, TRACK, AdapterInfo
+from carriers.retry import backoff_context
 from carriers.sf.client import CODE, SFCarrier
 from carriers.sf.settings import SFSettings
 
 
 def _build(settings: dict[str, Any], context: dict[str, Any]) -> SFCarrier:
-    """Build the adapter from the ``[carriers.sf]`` table and the service's clock, HTTP client and environment."""
+    """Build the adapter from the ``[carriers.sf]`` table and the service's clock, HTTP client and environment.
+
+    ``context`` may also hand in ``sleep`` and ``rand`` for the retry backoff (tests make them instant).
+    """
     parsed = SFSettings.from_mapping(settings, context.get("environ", {}))
-    return SFCarrier(parsed, context["http"], context["clock"])
+    return SFCarrier(parsed, context["http"], context["clock"], **backoff_context(context))
 
 
 INFO = AdapterInfo(

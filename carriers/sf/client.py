@@ -4,19 +4,27 @@ Every service is one form POST (``application/x-www-form-urlencoded``) of ``part
 ``serviceCode``, ``timestamp``, ``msgData`` (JSON) and ``msgDigest`` = Base64(MD5(Java
 ``URLEncoder.encode(msgData + timestamp + checkWord, "UTF-8")``)) — SF's 数字签名 guide. SF answers
 HTTP 200 even when it refuses: ``apiResultCode`` says whether the platform took the call.
+
+Every request carries the ``timeout_seconds`` of the settings; a timeout, 5xx, A1009/A1099
+(unavailable) and A1005 or HTTP 429 (rate limited) are retried with :mod:`carriers.retry`. A route
+query is rebuilt for each try (a fresh ``requestID``: SF refuses a repeated one with A1007); an
+intercept repeats the idempotency key as its ``requestID``, so a retry is answered A1007 instead of
+intercepting twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
 import json
+import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
 import httpx
@@ -31,6 +39,7 @@ from carriers.errors import (
     CarrierUnavailable,
 )
 from carriers.model import InterceptResult, Limits, ParcelRef, TrackingResult
+from carriers.retry import Rand, Sleep, call_with_retries
 from carriers.sf.mapping import STATUS_BY_CODE, to_results
 from carriers.sf.schema import OK, BizResult, Envelope, intercept_order, parse_route_resps, route_query
 from carriers.sf.settings import SFSettings
@@ -53,6 +62,7 @@ ERROR_BY_API_CODE: dict[str, type[CarrierError]] = {
     "A1010": CarrierAuthError,  # account still in sandbox-test status
     "A1099": CarrierUnavailable,  # system exception
 }
+T = TypeVar("T")
 REQUEST_ID = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -85,6 +95,12 @@ def build_request(
     }
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    """Read a ``Retry-After`` of whole seconds (a gateway's, not SF's: 丰桥 signals A1005 in the body)."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
 def intercept_request_id(idempotency_key: str) -> str:
     """Use the caller's key as ``requestID`` (String(40)); a longer or odd key is hashed, stably."""
     if REQUEST_ID.fullmatch(idempotency_key):
@@ -100,11 +116,21 @@ class SFCarrier:
     # interface at 30 calls/s per partner, so 5/s leaves room for other callers of the account.
     limits = Limits(batch_size=10, requests_per_second=5.0)
 
-    def __init__(self, settings: SFSettings, http: httpx.AsyncClient, clock: Clock) -> None:
-        """Use ``http`` as given (its timeouts and limits are the service's) and ``clock`` for timestamps."""
+    def __init__(
+        self,
+        settings: SFSettings,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        rand: Rand = random.random,
+    ) -> None:
+        """Use ``http`` for transport, ``clock`` for timestamps, ``sleep``/``rand`` for retry backoff."""
         self.settings = settings
         self._http = http
         self._clock = clock
+        self._sleep = sleep
+        self._rand = rand
         self._sequence = itertools.count(1)
         #: How often each opCode missing from STATUS_BY_CODE was seen.
         self.unknown_codes: Counter[str] = Counter()
@@ -119,6 +145,10 @@ class SFCarrier:
             return []
         if len(numbers) > self.limits.batch_size:
             raise ValueError(f"sf route query takes at most {self.limits.batch_size} numbers, got {len(numbers)}")
+        return await self._retrying(lambda: self._track_once(numbers), "track")
+
+    async def _track_once(self, numbers: Sequence[str]) -> list[TrackingResult]:
+        """Send one route query under a fresh requestID and map its answer."""
         timestamp = self._timestamp()
         request_id = f"{CODE}-{timestamp}-{next(self._sequence)}"
         text, envelope = await self._call(ROUTE_SERVICE, route_query(numbers), timestamp, request_id)
@@ -142,6 +172,10 @@ class SFCarrier:
         request_id = intercept_request_id(idempotency_key)
         msg = intercept_order(self.settings, parcel)
         log.info("intercept.requested", carrier=CODE, tracking_no=parcel.tracking_no, request_id=request_id)
+        return await self._retrying(lambda: self._intercept_once(msg, request_id), "intercept")
+
+    async def _intercept_once(self, msg: dict[str, Any], request_id: str) -> InterceptResult:
+        """Send the intercept under ``request_id`` and read SF's verdict."""
         text, envelope = await self._call(INTERCEPT_SERVICE, msg, self._timestamp(), request_id)
         if envelope.result_code == DUPLICATE:
             return InterceptResult(accepted=None, reason=envelope.error_msg or "duplicate request", raw_code=DUPLICATE)
@@ -155,11 +189,18 @@ class SFCarrier:
         ref = biz.msg_data.get("cusId") if isinstance(biz.msg_data, dict) else None
         return InterceptResult(accepted=True, raw_code=biz.error_code, carrier_ref=ref if isinstance(ref, str) else "")
 
+    async def _retrying(self, fn: Callable[[], Awaitable[T]], operation: str) -> T:
+        """Run ``fn`` under the settings' retry policy, with the injected sleep and jitter."""
+        policy = self.settings.retry_policy
+        return await call_with_retries(
+            fn, policy, sleep=self._sleep, rand=self._rand, carrier=CODE, operation=operation
+        )
+
     async def _call(self, service: str, msg: dict[str, Any], timestamp: str, request_id: str) -> tuple[str, Envelope]:
         """Post one signed call and return the body with its envelope; transport failures are typed."""
         form = build_request(self.settings, service, msg, timestamp, request_id)
         try:
-            response = await self._http.post(self.settings.base_url, data=form)
+            response = await self._http.post(self.settings.base_url, data=form, timeout=self.settings.timeout_seconds)
         except httpx.TimeoutException as err:
             raise CarrierUnavailable(f"sf {service} timed out", carrier=CODE) from err
         except httpx.TransportError as err:
@@ -168,7 +209,8 @@ class SFCarrier:
         if response.status_code >= 500:
             raise CarrierUnavailable(f"sf {service} answered HTTP {response.status_code}", carrier=CODE)
         if response.status_code == 429:
-            raise CarrierRateLimited(f"sf {service} answered HTTP 429", carrier=CODE)
+            wait = _retry_after(response)
+            raise CarrierRateLimited(f"sf {service} answered HTTP 429", carrier=CODE, code="429", retry_after=wait)
         if response.status_code != 200:
             raise CarrierResponseError(f"sf {service} answered HTTP {response.status_code}", carrier=CODE, raw=text)
         try:

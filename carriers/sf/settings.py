@@ -3,7 +3,8 @@
 The check word never sits in the config file: ``check_word_env`` names the environment variable that
 holds it, and it never shows in a repr. Endpoints are from SF's API overview (公共参数: 沙箱环境地址,
 生产环境地址; SF also lists ``bspgw.sf-express.com`` for production); ``base_url`` overrides them
-for a proxy or a test server.
+for a proxy or a test server. ``timeout_seconds`` (default 10) bounds each request and ``retries``
+(default 3) is how often a failed call is tried again (see :mod:`carriers.retry`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from carriers.retry import DEFAULT_RETRIES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, retries_setting, timeout_setting
 
 SANDBOX_URL = "https://sfapi-sbox.sf-express.com/std/service"
 PRODUCTION_URL = "https://sfapi.sf-express.com/std/service"
@@ -28,6 +31,8 @@ KNOWN_KEYS = frozenset(
         "monthly_card_no",
         "intercept_pay_mode",
         "return_address",
+        "timeout_seconds",
+        "retries",
     ]
 )
 
@@ -59,6 +64,13 @@ class SFSettings:
     monthly_card_no: str = field(default="", repr=False)
     intercept_pay_mode: str = "1"
     return_address: ReturnAddress | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retries: int = DEFAULT_RETRIES
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Return how each call is timed out and retried."""
+        return RetryPolicy.from_settings(self.retries, self.timeout_seconds)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> SFSettings:
@@ -95,6 +107,8 @@ class SFSettings:
             monthly_card_no=card,
             intercept_pay_mode=pay_mode,
             return_address=_address(raw.get("return_address")),
+            timeout_seconds=timeout_setting(raw),
+            retries=retries_setting(raw),
         )
 
 

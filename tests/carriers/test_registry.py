@@ -1,8 +1,10 @@
 """The plugin registry: each plugin loads on its own, and failures are reported, not fatal."""
 
 import sys
+import tomllib
 import types
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,3 +90,21 @@ def test_an_unknown_code_names_the_known_ones(acme: AdapterInfo) -> None:
 def test_the_installed_entry_points_include_the_sandbox() -> None:
     registry = load()
     assert registry.get("sandbox") is SANDBOX
+
+
+BUILT_INS = {"sandbox", "sf", "kuaidi100", "zto"}
+
+
+def test_every_built_in_declared_in_pyproject_loads() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = pyproject["project"]["entry-points"][ENTRY_POINT_GROUP]
+    assert set(declared) == BUILT_INS
+    registry = load([entry_point(name, value) for name, value in declared.items()])
+    assert registry.failures == {}
+    assert set(registry.adapters) == BUILT_INS
+    assert all(registry.get(name).code == name for name in BUILT_INS)
+
+
+def test_the_installed_entry_points_include_every_built_in() -> None:
+    registry = load()
+    assert set(registry.adapters) >= BUILT_INS, "reinstall (pip install -e .) after changing the entry points"

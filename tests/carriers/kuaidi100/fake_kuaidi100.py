@@ -43,12 +43,16 @@ def make_settings(base_url: str = "https://poll.kuaidi100.com", **changes: Any) 
     return Kuaidi100Settings(**(values | changes))
 
 
+async def no_wait(delay: float) -> None:
+    """Stand in for asyncio.sleep so retried queries do not wait."""
+
+
 def with_carrier(settings: Kuaidi100Settings, action: Callable[[Kuaidi100Carrier], Awaitable[T]]) -> T:
     """Run ``action`` on a carrier holding a real ``httpx.AsyncClient``, on a fresh event loop."""
 
     async def main() -> T:
         async with httpx.AsyncClient() as http:
-            return await action(Kuaidi100Carrier(settings, http))
+            return await action(Kuaidi100Carrier(settings, http, sleep=no_wait))
 
     return asyncio.run(main())
 
@@ -81,6 +85,7 @@ class FakeKuaidi100:
     def __init__(self, tracks: dict[str, str] | None = None, force: Reply | None = None) -> None:
         self.tracks = tracks or {}  # tracking number -> fixture name of its answer
         self.force = force
+        self.script: list[Reply] = []  # answered in turn to signed queries, before force and the fixtures
         self.received: list[tuple[str, dict[str, str], dict[str, str]]] = []  # (path, headers, form)
         self.subscribed: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -103,6 +108,8 @@ class FakeKuaidi100:
         param = form.get("param", "")
         if form.get("sign") != hashlib.md5((param + KEY + CUSTOMER).encode()).hexdigest().upper():
             return Reply.recorded("error_bad_sign")
+        if self.script:
+            return self.script.pop(0)
         if self.force is not None:
             return self.force
         query = json.loads(param)

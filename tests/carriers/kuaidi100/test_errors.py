@@ -73,12 +73,14 @@ def test_http_500_is_unavailable() -> None:
 
 
 def test_a_timeout_is_unavailable_and_keeps_its_cause() -> None:
-    raised = fails_with(Reply(200, fixture("query_state_5")["body"], delay=1.0), CarrierUnavailable, timeout=0.2)
+    raised = fails_with(
+        Reply(200, fixture("query_state_5")["body"], delay=1.0), CarrierUnavailable, timeout_seconds=0.2, retries=0
+    )
     assert isinstance(raised.__cause__, httpx.TimeoutException)
 
 
 def test_a_closed_port_is_unavailable_and_keeps_its_cause() -> None:
-    settings = make_settings(f"http://127.0.0.1:{closed_port()}", timeout=2.0)
+    settings = make_settings(f"http://127.0.0.1:{closed_port()}", timeout_seconds=2.0)
     with pytest.raises(CarrierUnavailable) as caught:
         with_carrier(settings, lambda c: c.track([NUMBER]))
     assert isinstance(caught.value.__cause__, httpx.ConnectError)

@@ -110,3 +110,9 @@ def test_plugin_metadata() -> None:
     assert INFO.label == "快递100 Kuaidi100"
     assert INFO.capabilities == frozenset({"track", "push"})
     assert INFO.settings_type is not None and INFO.settings_type.__name__ == "Kuaidi100Settings"
+
+
+def test_a_push_we_could_not_take_is_answered_as_a_failure_so_kuaidi100_retries() -> None:
+    answer = push_ack(ok=False, message="签名错误")
+    assert answer == {"result": False, "returnCode": "500", "message": "签名错误"}
+    assert push_ack(ok=False)["message"] == "失败"

@@ -21,7 +21,9 @@ def test_minimal_table() -> None:
     settings = build()
     assert (settings.customer, settings.key, settings.company) == ("CUST-123", "key-456", "zhongtong")
     assert settings.base_url == "https://poll.kuaidi100.com"
-    assert (settings.callback_url, settings.salt, settings.timeout) == (None, None, 10.0)
+    assert (settings.callback_url, settings.salt, settings.timeout_seconds) == (None, None, 10.0)
+    assert settings.retries == 3
+    assert settings.retry_policy.attempts == 4
 
 
 def test_full_table() -> None:
@@ -29,12 +31,14 @@ def test_full_table() -> None:
         salt_env="K100_SALT",
         callback_url="https://monitor.example.com/push",
         base_url="http://127.0.0.1:8080/",
-        timeout=3,
+        timeout_seconds=3,
+        retries=0,
         requests_per_second=5,
     )
     assert settings.salt == "salt-789"
     assert settings.base_url == "http://127.0.0.1:8080"
-    assert (settings.timeout, settings.requests_per_second) == (3.0, 5.0)
+    assert (settings.timeout_seconds, settings.retries, settings.requests_per_second) == (3.0, 0, 5.0)
+    assert settings.retry_policy.attempts == 1
 
 
 def test_secrets_never_show_in_repr() -> None:
@@ -58,8 +62,15 @@ def test_secrets_never_show_in_repr() -> None:
         ({"company": "ZhongTong"}, "company"),
         ({"base_url": "poll.kuaidi100.com"}, "base_url"),
         ({"callback_url": 42}, "callback_url"),
-        ({"timeout": 0}, "timeout"),
-        ({"timeout": True}, "timeout"),
+        ({"timeout_seconds": 0}, "timeout_seconds: .* got 0"),
+        ({"timeout_seconds": True}, "timeout_seconds: .* got True"),
+        ({"timeout_seconds": "10"}, "timeout_seconds: .* got '10'"),
+        ({"timeout_seconds": 301}, "timeout_seconds: .* got 301"),
+        ({"retries": -1}, "retries: .* got -1"),
+        ({"retries": 1.5}, "retries: .* got 1.5"),
+        ({"retries": 11}, "retries: .* got 11"),
+        ({"retries": False}, "retries: .* got False"),
+        ({"timeout": 5}, "timeout: renamed to timeout_seconds"),
         ({"requests_per_second": "10"}, "requests_per_second"),
         ({"colour": "red"}, "unknown kuaidi100 setting 'colour'"),
     ],

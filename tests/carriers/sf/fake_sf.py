@@ -2,6 +2,8 @@
 
 The server has its own check word and its own Java ``URLEncoder`` (written out character by character,
 not shared with the adapter), recomputes ``msgDigest`` and answers a wrong one with SF's A1006.
+``script`` queues answers (status, body, headers, delay) given, one per request, to requests that
+passed the checks, before the usual ones: e.g. 503, then 429, then the recorded route answer.
 """
 
 from __future__ import annotations
@@ -82,6 +84,16 @@ class Seen:
 
 
 @dataclass
+class Scripted:
+    """One queued answer: HTTP status, raw body, extra headers, seconds to wait before answering."""
+
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
 class FakeSF:
     """丰桥 on 127.0.0.1: check, then answer the fixture named for the service (or a forced reply)."""
 
@@ -98,8 +110,10 @@ class FakeSF:
     #: Answer A1007 to a requestID seen before, as a deduplicating platform would.
     dedupe: bool = False
     seen: list[Seen] = field(default_factory=list)
+    #: Answers given in turn to checked requests before ``force`` and the fixtures.
+    script: list[Scripted] = field(default_factory=list)
 
-    def answer(self, seen: Seen) -> tuple[int, str]:
+    def answer(self, seen: Seen) -> tuple[int, str] | Scripted:
         if seen.path != PATH:
             return 404, "<html><body>404 Not Found</body></html>"
         form = seen.form
@@ -111,6 +125,8 @@ class FakeSF:
             return self.fixture("error_a1004")
         if form["msgDigest"] != sf_digest(form["msgData"], form["timestamp"], self.check_word):
             return self.fixture("error_a1006")
+        if self.script:
+            return self.script.pop(0)
         if self.dedupe and any(s.form.get("requestID") == form["requestID"] for s in self.seen[:-1]):
             return self.fixture("intercept_duplicate")
         if self.force is not None:
@@ -132,13 +148,20 @@ class FakeSF:
                 seen = Seen(self.path, self.headers.get("Content-Type", ""), form)
                 fake.seen.append(seen)
                 time.sleep(fake.delay)
-                status, body = fake.answer(seen)
-                data = body.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply = fake.answer(seen)
+                if not isinstance(reply, Scripted):
+                    reply = Scripted(*reply)
+                time.sleep(reply.delay)
+                data = reply.body.encode("utf-8")
+                try:
+                    self.send_response(reply.status)
+                    for name, value in {"Content-Type": "application/json;charset=UTF-8", **reply.headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting (a timeout test): nothing to answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -32,18 +33,26 @@ def sf() -> Iterator[FakeSF]:
         yield server
 
 
+async def no_wait(delay: float) -> None:
+    """Stand in for asyncio.sleep so retried calls do not wait."""
+
+
 def adapter(
     url: str,
     *,
     check_word: str = CHECK_WORD,
     partner: str = PARTNER,
-    timeout: float = 5.0,
     clock: FixedClock | None = None,
+    **options: Any,
 ) -> SFCarrier:
     """Build the adapter the way the service does: INFO.factory with settings, clock, http and environ."""
-    settings = {"partner_id": partner, "check_word_env": "SF_CHECK_WORD", "base_url": url}
-    http = httpx.AsyncClient(timeout=timeout)
-    context = {"clock": clock or FixedClock(), "http": http, "environ": {"SF_CHECK_WORD": check_word}}
+    settings = {"partner_id": partner, "check_word_env": "SF_CHECK_WORD", "base_url": url, **options}
+    context = {
+        "clock": clock or FixedClock(),
+        "http": httpx.AsyncClient(),
+        "environ": {"SF_CHECK_WORD": check_word},
+        "sleep": no_wait,
+    }
     carrier = INFO.factory(settings, context)
     assert isinstance(carrier, SFCarrier)
     return carrier
@@ -124,8 +133,9 @@ def test_http_500_is_unavailable(sf: FakeSF) -> None:
 def test_a_timeout_is_unavailable(sf: FakeSF) -> None:
     sf.delay = 2.0
     with pytest.raises(CarrierUnavailable) as caught:
-        track(adapter(sf.url, timeout=0.2), NUMBERS)
+        track(adapter(sf.url, timeout_seconds=0.2, retries=0), NUMBERS)
     assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+    assert len(sf.seen) == 1
 
 
 def test_a_closed_port_is_unavailable() -> None:
@@ -179,7 +189,7 @@ def test_a_rejected_intercept_carries_sfs_reason_and_code(sf: FakeSF) -> None:
 def test_an_intercept_that_times_out_raises_so_the_outbox_retries(sf: FakeSF) -> None:
     sf.delay = 2.0
     with pytest.raises(CarrierUnavailable):
-        asyncio.run(adapter(sf.url, timeout=0.2).intercept(PARCEL, "refund-only", "refund-7791"))
+        asyncio.run(adapter(sf.url, timeout_seconds=0.2, retries=0).intercept(PARCEL, "refund-only", "refund-7791"))
 
 
 def test_an_intercept_refused_by_the_platform_is_typed(sf: FakeSF) -> None:

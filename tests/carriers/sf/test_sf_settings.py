@@ -26,6 +26,15 @@ def test_sandbox_is_the_default_and_the_secret_comes_from_the_environment() -> N
     assert settings.check_word == CHECK_WORD
     assert CHECK_WORD not in repr(settings)
     assert settings.intercept_pay_mode == "1"
+    assert (settings.timeout_seconds, settings.retries) == (10.0, 3)
+    assert settings.retry_policy.attempts == 4
+    assert settings.retry_policy.timeout == 10.0
+
+
+def test_timeout_and_retries_are_optional_settings() -> None:
+    settings = SFSettings.from_mapping({**BASE, "timeout_seconds": 2.5, "retries": 0}, ENV)
+    assert (settings.timeout_seconds, settings.retries) == (2.5, 0)
+    assert settings.retry_policy.attempts == 1
 
 
 def test_production_and_intercept_options() -> None:
@@ -66,6 +75,12 @@ def test_production_and_intercept_options() -> None:
         ({**BASE, "return_address": "杭州"}, ENV, "return_address"),
         ({**BASE, "return_address": {"province": "浙江省"}}, ENV, "return_address.city"),
         ({**BASE, "check_word": CHECK_WORD}, ENV, "check_word"),
+        ({**BASE, "timeout_seconds": 0}, ENV, "timeout_seconds"),
+        ({**BASE, "timeout_seconds": "10"}, ENV, "timeout_seconds"),
+        ({**BASE, "timeout_seconds": True}, ENV, "timeout_seconds"),
+        ({**BASE, "retries": -1}, ENV, "retries"),
+        ({**BASE, "retries": 2.0}, ENV, "retries"),
+        ({**BASE, "retries": 99}, ENV, "retries"),
     ],
 )
 def test_bad_settings_name_the_key(raw: dict[str, Any], environ: dict[str, str], key: str) -> None:
@@ -103,3 +118,11 @@ def test_the_adapter_imports_nothing_from_monitor_nor_a_web_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("key", "value"), [("timeout_seconds", -3), ("retries", "three")])
+def test_a_bad_timeout_or_retries_names_the_key_and_the_value(key: str, value: object) -> None:
+    with pytest.raises(ValueError) as caught:
+        SFSettings.from_mapping({**BASE, key: value}, ENV)
+    assert str(caught.value).startswith(f"{key}:")
+    assert repr(value) in str(caught.value)
