@@ -22,6 +22,8 @@ from monitor.daemon.assembly import Runtime
 log = structlog.get_logger("monitor.daemon")
 
 Job = Callable[[], Awaitable[Any]]
+#: Days back (from yesterday) the nightly rollup recounts.
+ROLLUP_DAYS = (1, 2, 3)
 
 
 class Jobs:
@@ -84,25 +86,29 @@ class Jobs:
         """Run the outbox (tickets, intercepts, alerts) and send alert groups that are due."""
         await self.rt.monitor.act()
 
-    async def rollup(self) -> int:
-        """Roll yesterday's (local) figures into the daily KPI table."""
+    async def rollup(self) -> list[Any]:
+        """Roll the last few (local) days into the daily KPI table.
+
+        Not just yesterday: a night the daemon was down is caught up the next night, and a
+        late scan that changed a day's figures is counted. Rollups are idempotent.
+        """
         from monitor.maintenance import rollup_kpis
 
         with self.rt.store.singleton("rollup") as mine:
             if not mine:
-                return 0
+                return []
             tz = self.rt.settings.timezone
-            yesterday = (self.rt.clock.now().astimezone(tz) - timedelta(days=1)).date()
-            return rollup_kpis(self.rt.store, self.rt.clock, yesterday, tz)
+            today = self.rt.clock.now().astimezone(tz).date()
+            return [rollup_kpis(self.rt.store, self.rt.clock, today - timedelta(days=n), tz) for n in ROLLUP_DAYS]
 
-    async def retention(self) -> int:
+    async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay)."""
         from monitor.maintenance import purge_finished
 
         days = self.rt.settings.retention.finished_days
         if not days:
-            return 0
+            return None
         with self.rt.store.singleton("retention") as mine:
             if not mine:
-                return 0
-            return purge_finished(self.rt.store, self.rt.clock, days)
+                return None
+            return purge_finished(self.rt.store, self.rt.clock, days, self.rt.settings.timezone)

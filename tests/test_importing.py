@@ -1,0 +1,213 @@
+"""`parcel-monitor import SHIPMENTS.csv` as a merchant runs it, on SQLite and PostgreSQL.
+
+The fixtures are ERP exports: ``example.csv`` (UTF-8 with a BOM, CRLF, quoted fields) and
+``example-gbk.csv`` (GBK, columns in another order, an extra ``remark`` column).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+from monitor import importing
+from monitor.cli import main
+from monitor.store.models import Parcel
+from monitor.store.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "shipments"
+EXAMPLE = FIXTURES / "example.csv"
+EXAMPLE_GBK = FIXTURES / "example-gbk.csv"
+HEADER = "order_id,carrier,tracking_no,shipped_at,shop,amount\n"
+
+
+@pytest.fixture
+def config(database_url: str, store: Store, tmp_path: Path) -> Path:
+    """Write a settings file pointing at the (migrated) test database, with two carriers."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n\n[carriers.sf]\npartner_id = "demo"\n\n'
+        '[carriers.kuaidi100]\ncompany = "zhongtong"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(config: Path, *args: str) -> Result:
+    env = {"PARCEL_MONITOR_DATABASE_URL": None, "PARCEL_MONITOR_CONFIG": None}
+    return CliRunner().invoke(main, ["import", "--config", str(config), *args], env=env)
+
+
+def count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Parcel)).scalar_one()
+
+
+def parcel(store: Store, order_id: str) -> Any:
+    with store.begin() as uow:
+        (row,) = uow.parcels_of_order(order_id)
+        return row
+
+
+def test_example_file_is_imported(config: Path, store: Store) -> None:
+    result = run(config, str(EXAMPLE))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{EXAMPLE}: read 10, created 10, already known 0, bad 0\n"
+    assert count(store) == 10
+    first = parcel(store, "TB20261111000001")
+    assert (first.carrier, first.tracking_no, first.shop) == ("sf", "SF1400000000011", "旗舰店")
+    assert first.shipped_at == datetime(2026, 11, 11, 1, 5, tzinfo=UTC)
+    assert first.pickup_deadline == datetime(2026, 11, 12, 1, 5, tzinfo=UTC)
+    assert first.promised_delivery == datetime(2026, 11, 13, 15, 59, 59, tzinfo=UTC)
+    assert (first.origin_province, first.destination_province, first.amount_fen) == ("浙江", "上海", 19_900)
+    presale = parcel(store, "TB20261111000006")
+    assert presale.presale and presale.pickup_deadline == datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+    quoted = parcel(store, "TB20261111000010")
+    assert quoted.shop == "旗舰店, 海外"
+    assert parcel(store, "TB20261111000005").amount_fen is None
+    assert {p.tracking_no for p in _all_of(store, "TB20261111000007")} == {"SF1400000000077", "SF1400000000088"}
+
+
+def _all_of(store: Store, order_id: str) -> list[Any]:
+    with store.begin() as uow:
+        return uow.parcels_of_order(order_id)
+
+
+def test_importing_the_same_file_again_creates_nothing(config: Path, store: Store) -> None:
+    run(config, str(EXAMPLE))
+    again = run(config, str(EXAMPLE), "--batch-size", "3")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == f"{EXAMPLE}: read 10, created 0, already known 10, bad 0 (nothing new)\n"
+    assert count(store) == 10
+
+
+def test_small_batches_store_every_row(config: Path, store: Store) -> None:
+    result = run(config, str(EXAMPLE), "--batch-size", "3")
+    assert result.exit_code == 0, result.output
+    assert count(store) == 10
+
+
+def test_bad_rows_are_reported_and_good_rows_stored(config: Path, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "shipments.csv"
+    path.write_text(
+        HEADER
+        + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n"  # line 2
+        + "A2,sf,SF2,2026/11/11,旗舰店,10\n"  # line 3
+        + "A3,yto,YT3,2026-11-11T09:00:00+08:00,旗舰店,\n"  # line 4
+        + "A4,sf,SF4,2026-11-11T09:00:00,旗舰店,\n"  # line 5
+        + ",sf,SF5,2026-11-11T09:00:00+08:00,旗舰店,\n"  # line 6
+        + "\n"  # line 7: blank, skipped
+        + "A8,sf,SF8,2026-11-11T09:00:00+08:00,旗舰店,十元\n"  # line 8
+        + '"A9",sf,SF9,2026-11-11T09:00:00+08:00,"多行\n店名",1\n'  # lines 9-10
+        + "A11,kuaidi100,ZT11,2026-11-11T09:00:00+08:00,旗舰店,1,extra\n",  # line 11
+        encoding="utf-8",
+    )
+    result = run(config, str(path))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith(str(path))]
+    assert errors == [
+        f"{path}:3: shipped_at: not an ISO 8601 time: '2026/11/11'",
+        f"{path}:4: carrier: not a configured carrier (configured: kuaidi100, sf), got 'yto'",
+        f"{path}:5: shipped_at: time without an offset: '2026-11-11T09:00:00' (write e.g. +08:00)",
+        f"{path}:6: order_id: required text, got ''",
+        f"{path}:8: amount: expected a number of yuan, got '十元'",
+        f"{path}:11: expected 6 fields as in the header, got 7: 'extra'",
+    ]
+    assert result.stdout == f"{path}: read 8, created 2, already known 0, bad 6\n"
+    with store.begin() as uow:
+        stored = uow.parcels_by_keys([("sf", "SF1"), ("sf", "SF9"), ("sf", "SF2")])
+    assert set(stored) == {("sf", "SF1"), ("sf", "SF9")}
+    assert count(store) == 2
+
+
+def test_missing_required_column_stores_nothing(config: Path, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "no-time.csv"
+    path.write_text("order_id,carrier,tracking_no,shop\nA1,sf,SF1,旗舰店\n", encoding="utf-8")
+    result = run(config, str(path))
+    assert result.exit_code == 2
+    assert f"error: {path}: missing required column 'shipped_at'" in result.stderr
+    assert count(store) == 0
+
+
+def test_gbk_file_is_detected(config: Path, store: Store) -> None:
+    result = run(config, str(EXAMPLE_GBK))
+    assert result.exit_code == 0, result.output
+    assert "reading it as GBK" in result.stderr
+    assert result.stderr.count("unknown column(s) ignored: remark") == 1
+    assert result.stdout == f"{EXAMPLE_GBK}: read 5, created 5, already known 0, bad 0\n"
+    row = parcel(store, "JD20261112000003")
+    assert (row.shop, row.destination_province, row.amount_fen) == ("京东自营旗舰店", "西藏", 88_000)
+
+
+def test_gbk_file_with_chosen_encoding(config: Path, store: Store) -> None:
+    result = run(config, str(EXAMPLE_GBK), "--encoding", "gbk")
+    assert result.exit_code == 0, result.output
+    assert "reading it as GBK" not in result.stderr
+    assert parcel(store, "JD20261112000001").shop == "京东自营旗舰店"
+
+
+def test_gbk_file_read_as_utf8_cannot_be_read(config: Path, store: Store) -> None:
+    result = run(config, str(EXAMPLE_GBK), "--encoding", "utf-8")
+    assert result.exit_code == 2
+    assert f"error: {EXAMPLE_GBK}: not valid utf-8 text" in result.stderr
+    assert count(store) == 0
+
+
+def test_progress_goes_to_stderr(config: Path) -> None:
+    result = run(config, str(EXAMPLE))
+    assert f"importing {EXAMPLE}" in result.stderr
+    assert "importing" not in result.stdout
+
+
+def test_dry_run_stores_nothing(config: Path, store: Store) -> None:
+    run(config, str(EXAMPLE_GBK))
+    result = run(config, str(EXAMPLE), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{EXAMPLE}: read 10, would create 10, already known 0, bad 0 (dry run: nothing stored)\n"
+    assert count(store) == 5
+
+
+def test_missing_file_cannot_be_read(config: Path, tmp_path: Path) -> None:
+    result = run(config, str(tmp_path / "nope.csv"))
+    assert result.exit_code == 2
+    assert "cannot open" in result.stderr
+
+
+# -- reading the file (no database) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("\ufeff" + HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,1\n", "utf-8"),
+        (HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,1\n", "utf-8"),
+        (HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,1\n", "gbk"),
+        (HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,shop,1\n", "ascii"),
+    ],
+)
+def test_encoding_is_detected(tmp_path: Path, text: str, encoding: str) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(text.encode(encoding))
+    checked = importing.check(path)
+    assert checked.encoding == ("gb18030" if encoding == "gbk" else "utf-8-sig")
+    assert checked.columns == ("order_id", "carrier", "tracking_no", "shipped_at", "shop", "amount")
+    ((line, row),) = importing.rows(checked)
+    assert line == 2 and row["shop"] in ("旗舰店", "shop")
+
+
+def test_broken_utf8_is_not_mistaken_for_gbk(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes((HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,1\n").encode() + b"A2,sf,\xff\n")
+    with pytest.raises(importing.UnreadableFile, match="not valid UTF-8 at byte"):
+        importing.check(path)
+
+
+def test_empty_file_cannot_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"")
+    with pytest.raises(importing.UnreadableFile, match="no header row"):
+        importing.check(path)
