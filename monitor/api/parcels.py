@@ -1,0 +1,83 @@
+"""GET /api/v1/parcels and /api/v1/parcels/{carrier}/{tracking_no}: what we know of each parcel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from carriers.model import Status
+from monitor.api.context import Ctx, Cursor, Limit, cursor_id
+from monitor.api.errors import ApiError
+from monitor.api.schemas import (
+    ActionOut,
+    ActivityOut,
+    AnomalyOut,
+    EventOut,
+    InterceptOut,
+    Page,
+    ParcelDetail,
+    ParcelOut,
+    TicketOut,
+    errors,
+)
+from monitor.store.views import read
+
+router = APIRouter(tags=["parcels"])
+
+
+@router.get(
+    "/parcels",
+    summary="List parcels",
+    description="Newest first; filter on any of carrier, shop, status and order. Page with `cursor`.",
+    response_model=Page[ParcelOut],
+    responses=errors(401, 422),
+)
+async def list_parcels(
+    ctx: Ctx,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    carrier: Annotated[str | None, Query(description="Carrier code.", examples=["kuaidi100"])] = None,
+    shop: Annotated[str | None, Query(description="Shop name.")] = None,
+    status: Annotated[Status | None, Query(description="Normalized status.")] = None,
+    order_id: Annotated[str | None, Query(description="The shop's order id.")] = None,
+) -> Page[ParcelOut]:
+    """Return one page of parcels."""
+    with read(ctx.store) as views:
+        page = views.parcels(
+            carrier=carrier,
+            shop=shop,
+            status=status.value if status else None,
+            order_id=order_id,
+            limit=limit,
+            before=cursor_id(cursor),
+        )
+    return Page[ParcelOut].of([ParcelOut.of(r) for r in page.rows], page.next_cursor)
+
+
+@router.get(
+    "/parcels/{carrier}/{tracking_no}",
+    summary="One parcel with its timeline",
+    description=(
+        "The parcel, its carrier scans (`timeline`, oldest first, with the carrier's own code and text), "
+        "its anomalies, tickets, intercepts, outbox actions and what the monitor did (`activity`). "
+        "Mobile numbers inside carrier texts are masked (`138****5678`)."
+    ),
+    response_model=ParcelDetail,
+    responses=errors(401, 404),
+)
+async def get_parcel(carrier: str, tracking_no: str, ctx: Ctx) -> ParcelDetail:
+    """Return everything known about one parcel."""
+    with read(ctx.store) as views:
+        parcel = views.parcel(carrier, tracking_no)
+        if parcel is None:
+            raise ApiError(404, "not_found", f"no parcel {carrier} {tracking_no}", field="tracking_no")
+        return ParcelDetail(
+            parcel=ParcelOut.of(parcel),
+            timeline=[EventOut.of(r) for r in views.events_of(parcel.id)],
+            anomalies=[AnomalyOut.of(r) for r in views.anomalies_of(parcel.id)],
+            tickets=[TicketOut.of(r) for r in views.tickets_of(parcel.id)],
+            intercepts=[InterceptOut.of(r) for r in views.intercepts_of(parcel.id)],
+            actions=[ActionOut.of(r) for r in views.actions_of(parcel.id)],
+            activity=[ActivityOut(**a) for a in views.activity_of(parcel.id)],
+        )

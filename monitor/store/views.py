@@ -1,0 +1,208 @@
+"""Read-side queries of the HTTP API and the metrics: lists, one parcel in full, and counts.
+
+The write side (:mod:`monitor.store.store`) owns transactions that change things; this module
+only reads, so the API can page through thousands of parcels without touching the hot paths.
+Lists are newest first and paged with a keyset (``id < cursor``) rather than OFFSET, so page
+500 costs what page 1 costs and a row inserted meanwhile never shifts a page. Times come back
+aware UTC through :class:`~monitor.store.types.UTCDateTime`.
+
+Nothing here selects a column we do not have: the store keeps no buyer names, phone numbers
+or addresses, so no query can return one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, func, select, text
+
+from monitor.store.models import Action, Activity, Anomaly, Intercept, Notification, Parcel, Refund, Ticket
+from monitor.store.models import TrackingEventRow as EventRow
+from monitor.store.store import Store
+
+P = Parcel.__table__
+E = EventRow.__table__
+AN = Anomaly.__table__
+T = Ticket.__table__
+R = Refund.__table__
+I = Intercept.__table__  # noqa: E741
+A = Action.__table__
+ACT = Activity.__table__
+N = Notification.__table__
+
+#: What a list item says about its parcel (joined in, so a client needs no second request).
+PARCEL_KEYS = (P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop)
+#: States that count as "active" for anomalies: not yet resolved.
+ACTIVE_STATES = ("open", "acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list: the rows, and the cursor of the next page (None on the last)."""
+
+    rows: list[Row[Any]]
+    next_cursor: int | None
+
+
+def _page(conn: Connection, stmt: Select[Any], id_column: Any, limit: int, before: int | None) -> Page:
+    """Run ``stmt`` newest first from ``before`` on, fetching one row more to know if more follow."""
+    if before is not None:
+        stmt = stmt.where(id_column < before)
+    rows = list(conn.execute(stmt.order_by(id_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].id if more and rows else None)
+
+
+@contextmanager
+def read(store: Store) -> Iterator[Views]:
+    """Open a read-only connection on the store; nothing is committed when the block ends."""
+    with store.engine.connect() as conn:
+        yield Views(conn)
+
+
+class Views:
+    """The API's and the metrics' read queries, on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def ping(self) -> None:
+        """Run ``SELECT 1``: raises if the database does not answer."""
+        self.conn.execute(text("SELECT 1")).scalar_one()
+
+    # -- parcels --------------------------------------------------------------------------
+
+    def parcels(
+        self,
+        *,
+        carrier: str | None = None,
+        shop: str | None = None,
+        status: str | None = None,
+        order_id: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Page:
+        """Return parcels, newest first, filtered on any of carrier, shop, status and order."""
+        stmt = select(P)
+        for column, value in ((P.c.carrier, carrier), (P.c.shop, shop), (P.c.status, status), (P.c.order_id, order_id)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        return _page(self.conn, stmt, P.c.id, limit, before)
+
+    def parcel(self, carrier: str, tracking_no: str) -> Row[Any] | None:
+        """Return one parcel by carrier and tracking number."""
+        return self.conn.execute(select(P).where(P.c.carrier == carrier, P.c.tracking_no == tracking_no)).first()
+
+    def events_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's carrier events, oldest first, with the carrier's own code and text."""
+        return list(self.conn.execute(select(E).where(E.c.parcel_id == parcel_id).order_by(E.c.time, E.c.id)))
+
+    def anomalies_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's anomalies, oldest first, with its keys like the anomaly list has them."""
+        stmt = select(AN, *PARCEL_KEYS).join(P, P.c.id == AN.c.parcel_id).where(AN.c.parcel_id == parcel_id)
+        return list(self.conn.execute(stmt.order_by(AN.c.id)))
+
+    def tickets_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's tickets, oldest first."""
+        stmt = select(T, *PARCEL_KEYS).join(P, P.c.id == T.c.parcel_id).where(T.c.parcel_id == parcel_id)
+        return list(self.conn.execute(stmt.order_by(T.c.id)))
+
+    def intercepts_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's intercepts, oldest first."""
+        stmt = select(I, *PARCEL_KEYS).join(P, P.c.id == I.c.parcel_id).where(I.c.parcel_id == parcel_id)
+        return list(self.conn.execute(stmt.order_by(I.c.id)))
+
+    def actions_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return a parcel's outbox actions (tickets, alerts, intercept calls), oldest first."""
+        return list(self.conn.execute(select(A).where(A.c.parcel_id == parcel_id).order_by(A.c.id)))
+
+    def activity_of(self, parcel_id: int) -> list[dict[str, Any]]:
+        """Return what the monitor did about a parcel, oldest first, with ``data`` decoded."""
+        rows = self.conn.execute(select(ACT).where(ACT.c.parcel_id == parcel_id).order_by(ACT.c.id))
+        return [{"id": r.id, "at": r.at, "event": r.event, "data": json.loads(r.data or "{}")} for r in rows]
+
+    # -- anomalies, tickets, intercepts ---------------------------------------------------
+
+    def anomalies(
+        self,
+        *,
+        state: str | None = None,
+        rule: str | None = None,
+        carrier: str | None = None,
+        shop: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Page:
+        """Return anomalies with their parcel's keys, newest first; ``state="active"`` is open or acknowledged."""
+        stmt = select(AN, *PARCEL_KEYS).join(P, P.c.id == AN.c.parcel_id)
+        if state == "active":
+            stmt = stmt.where(AN.c.state.in_(ACTIVE_STATES))
+        elif state is not None:
+            stmt = stmt.where(AN.c.state == state)
+        for column, value in ((AN.c.rule, rule), (P.c.carrier, carrier), (P.c.shop, shop)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        return _page(self.conn, stmt, AN.c.id, limit, before)
+
+    def anomaly(self, anomaly_id: int) -> Row[Any] | None:
+        """Return one anomaly with its parcel's keys."""
+        stmt = select(AN, *PARCEL_KEYS).join(P, P.c.id == AN.c.parcel_id).where(AN.c.id == anomaly_id)
+        return self.conn.execute(stmt).first()
+
+    def tickets(
+        self, *, state: str | None = None, carrier: str | None = None, limit: int = 100, before: int | None = None
+    ) -> Page:
+        """Return tickets with their parcel's keys, newest first."""
+        stmt = select(T, *PARCEL_KEYS).join(P, P.c.id == T.c.parcel_id)
+        for column, value in ((T.c.state, state), (P.c.carrier, carrier)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        return _page(self.conn, stmt, T.c.id, limit, before)
+
+    def intercepts(
+        self, *, state: str | None = None, carrier: str | None = None, limit: int = 100, before: int | None = None
+    ) -> Page:
+        """Return intercepts with their parcel's keys, newest first."""
+        stmt = select(I, *PARCEL_KEYS).join(P, P.c.id == I.c.parcel_id)
+        for column, value in ((I.c.state, state), (P.c.carrier, carrier)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        return _page(self.conn, stmt, I.c.id, limit, before)
+
+    def refund(self, refund_id: str) -> Row[Any] | None:
+        """Return a refund request as first received, or None if it never came."""
+        return self.conn.execute(select(R).where(R.c.refund_id == refund_id)).first()
+
+    # -- counts for /metrics --------------------------------------------------------------
+    #
+    # Read at every scrape, so each is one GROUP BY over an indexed column: anomalies over
+    # ix_anomaly_state_rule, actions over ix_action_due, notifications over ix_notification_due.
+
+    def parcels_by_status(self) -> dict[str, int]:
+        """Count parcels per status."""
+        stmt = select(P.c.status, func.count()).group_by(P.c.status)
+        return {status: n for status, n in self.conn.execute(stmt)}
+
+    def active_anomalies_by_rule(self) -> dict[tuple[str, str], int]:
+        """Count open and acknowledged anomalies per (rule, state)."""
+        stmt = (
+            select(AN.c.rule, AN.c.state, func.count())
+            .where(AN.c.state.in_(ACTIVE_STATES))
+            .group_by(AN.c.state, AN.c.rule)
+        )
+        return {(rule, state): n for rule, state, n in self.conn.execute(stmt)}
+
+    def pending_actions_by_kind(self) -> dict[str, int]:
+        """Count outbox actions not yet done (pending or running) per kind."""
+        stmt = select(A.c.kind, func.count()).where(A.c.state.in_(("pending", "running"))).group_by(A.c.kind)
+        return {kind: n for kind, n in self.conn.execute(stmt)}
+
+    def pending_notifications_by_receiver(self) -> dict[str, int]:
+        """Count notifications waiting to be sent per receiver."""
+        stmt = select(N.c.receiver, func.count()).where(N.c.state == "pending").group_by(N.c.receiver)
+        return {receiver: n for receiver, n in self.conn.execute(stmt)}
