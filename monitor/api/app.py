@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from monitor.api import anomalies, errors, health, intercepts, parcels, push, refunds, shipments, tickets
+from monitor.api import anomalies, errors, health, intercepts, parcels, push, refunds, reports, shipments, tickets
 from monitor.api.auth import require_token
 from monitor.api.context import ApiContext
 from monitor.api.middleware import AccessLog, BodyLimit, CatchAll, RouteTemplates
@@ -22,14 +22,14 @@ from monitor.api.schemas import RefundIn, ResolveIn, ShipmentBatchIn, ShipmentIn
 __all__ = ["API_PREFIX", "ApiContext", "create_app"]
 
 API_PREFIX = "/api/v1"
-#: Routers under /api/v1 that need ``Authorization: Bearer <token>``. The reports router
-#: (``monitor/api/reports.py``: GET /api/v1/reports/...) goes here, with a "reports" entry in TAGS.
+#: Routers under /api/v1 that need ``Authorization: Bearer <token>``.
 AUTHENTICATED: tuple[APIRouter, ...] = (
     shipments.router,
     parcels.router,
     anomalies.router,
     tickets.router,
     intercepts.router,
+    reports.router,
 )
 #: Routers under /api/v1 that authenticate each request by a signature over its body instead.
 SIGNED: tuple[APIRouter, ...] = (refunds.router, push.router)
@@ -44,6 +44,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "anomalies", "description": "What the rules found; acknowledge and resolve."},
     {"name": "tickets", "description": "Internal tickets for ops staff and the warehouse."},
     {"name": "intercepts", "description": "Parcels stopped (or held, or skipped) because of a refund-only request."},
+    {"name": "reports", "description": "24-hour pickup rate, intercepts and anomalies over the last N days."},
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics; no token."},
 ]
 

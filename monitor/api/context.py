@@ -7,8 +7,10 @@ apps on two monitors can live in one process, and tests build the real thing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 
@@ -42,6 +44,8 @@ class ApiContext:
     adapters: Mapping[str, Any]
     metrics: Metrics
     ready: Callable[[], bool] = _always_ready
+    #: Days in reports are local days of this zone (the settings' ``timezone``).
+    timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
 
 
 def context(request: Request) -> ApiContext:

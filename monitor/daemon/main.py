@@ -113,7 +113,7 @@ class Daemon:
 
     async def _serve(self, rt: Runtime, sock: socket.socket) -> int:
         ctx = ApiContext(rt.monitor, rt.store, self.clock, self.settings.api, rt.adapters, rt.metrics,
-                         ready=lambda: self.ready)  # fmt: skip
+                         ready=lambda: self.ready, timezone=self.settings.timezone)  # fmt: skip
         app = create_app(ctx)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
                                 timeout_graceful_shutdown=int(GRACE_SECONDS))  # fmt: skip

@@ -36,7 +36,7 @@ class Parcel(SQLModel, table=True):
     region_class: str = Field(default="cross_province", max_length=16)
     amount_fen: int | None = None
 
-    status: str = Field(default="pending", max_length=24)
+    status: str = Field(default="pending", max_length=24, index=True)
     status_code: str = Field(default="", max_length=32)
     exception_reason: str | None = Field(default=None, max_length=16)
     last_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

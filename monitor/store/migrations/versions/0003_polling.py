@@ -1,4 +1,4 @@
-"""adaptive polling: back-off step, last poll, carrier usage and health; actions by refund
+"""adaptive polling: back-off step, last poll, carrier usage and health; actions by refund; parcels by status
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("parcel", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_polled_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("poll_step", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.create_index(batch_op.f("ix_parcel_status"), ["status"], unique=False)
     with op.batch_alter_table("action", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_action_refund_id"), ["refund_id"], unique=False)
     op.create_table(
@@ -48,5 +49,6 @@ def downgrade() -> None:
     with op.batch_alter_table("action", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_action_refund_id"))
     with op.batch_alter_table("parcel", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_parcel_status"))
         batch_op.drop_column("poll_step")
         batch_op.drop_column("last_polled_at")

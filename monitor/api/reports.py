@@ -1,0 +1,58 @@
+"""GET /api/v1/reports: the figures a shop is judged by, over the last N local days.
+
+The same numbers as ``parcel-monitor report``: the 24-hour pickup rate per shop and
+carrier (the Tmall 新灯塔 formula), intercept success rate and latency, anomalies by rule.
+Days whose parcels were purged come from the daily KPI table, the rest from live rows,
+so the figures do not change when retention deletes old parcels.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from monitor.api.context import Ctx
+from monitor.api.schemas import errors
+from monitor.reports import build_report, report_json
+
+router = APIRouter(tags=["reports"])
+
+Days = Annotated[int, Query(ge=1, le=366, description="How many local days back, today included.", examples=[7])]
+Shop = Annotated[str | None, Query(description="Only this shop.", examples=["旗舰店"])]
+Carrier = Annotated[str | None, Query(description="Only this carrier code.", examples=["sf"])]
+SECTIONS = {"pickup-rate": "pickup", "intercepts": "intercepts", "anomalies": "anomalies"}
+
+
+def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) -> dict[str, Any]:
+    return report_json(build_report(ctx.store, ctx.clock, days, ctx.timezone, shop, carrier))
+
+
+@router.get(
+    "/reports",
+    summary="All reports",
+    description="`pickup` (24-hour pickup rate: picked up by the deadline ÷ deadlines passed in the window, per "
+    "shop and carrier), `intercepts` (success rate, latency from refund to the carrier's answer in seconds), "
+    "`anomalies` (opened in the window, by rule, with their states now and the compensation at stake in fen).",
+    responses=errors(401, 422),
+)
+async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
+    """Return every report of the window."""
+    return _report(ctx, days, shop, carrier)
+
+
+@router.get(
+    "/reports/{name}",
+    summary="One report",
+    description="`pickup-rate`, `intercepts` or `anomalies`: one section of `GET /reports`, with its window.",
+    responses=errors(401, 404, 422),
+)
+async def one_report(ctx: Ctx, name: str, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
+    """Return one report of the window."""
+    from monitor.api.errors import ApiError
+
+    section = SECTIONS.get(name)
+    if section is None:
+        raise ApiError(404, "not_found", f"no report {name!r} (known: {', '.join(SECTIONS)})", field="name", value=name)
+    data = _report(ctx, days, shop, carrier)
+    return {"window": data["window"], "filters": data["filters"], section: data[section]}
