@@ -17,6 +17,7 @@ import structlog
 
 from carriers.model import TrackingEvent
 from monitor.clock import Clock
+from monitor.logging import mask_phone_numbers
 from monitor.rules.engine import Change, state_of
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import ParcelState, Schedule, deadlines, fold
@@ -80,7 +81,7 @@ class Ingestor:
                     "status": ev.status.value if ev.status else None,
                     "reason": ev.reason.value if ev.reason else None,
                     "raw_code": ev.raw_code[:32],
-                    "raw_text": ev.raw_text[:512],
+                    "raw_text": mask_phone_numbers(ev.raw_text)[:512],  # couriers write the buyer's number in
                     "location": ev.location[:128],
                     "received_at": now,
                 }

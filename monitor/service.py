@@ -68,8 +68,16 @@ class Monitor:
         await self.notifier.flush()
 
     def add_shipments(self, shipments: Sequence[Shipment]) -> int:
-        """Start watching shipments; return how many were new."""
-        return self.shipments.add(shipments)
+        """Start watching shipments; return how many were new.
+
+        A refund-only request that arrived before its shipment is applied now (the parcel is
+        held); the dispatcher performs the resulting actions.
+        """
+        added = self.shipments.add(shipments)
+        if added:
+            with self.store.begin() as uow:
+                self.interceptor.shipped_after_refund(uow, {s.order_id for s in shipments})
+        return added
 
     async def ingest(self, events: Sequence[TrackingEvent], *, act: bool = True) -> IngestResult:
         """Apply carrier events, run event-driven rules and follow intercepts, then act.

@@ -7,7 +7,7 @@ back (success) or is delivered anyway (failure). Delivered → nothing to interc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,15 +78,34 @@ class Interceptor:
         if not parcels:
             log.warning("refund.unknown_order", refund_id=refund.refund_id, order_id=refund.order_id)
         for parcel in parcels:
-            if parcel.status == Status.DELIVERED:
-                self._skip(uow, parcel, refund.refund_id, "delivered")
-            elif parcel.status in RETURN_STATUSES:
-                self._skip(uow, parcel, refund.refund_id, "already_returning")
-            elif parcel.picked_up_at is None:
-                self._hold(uow, parcel, refund.refund_id)
-            else:
-                self._request(uow, parcel, refund.refund_id, None)
+            self._decide(uow, parcel, refund.refund_id)
         return self.decisions(uow, refund.refund_id)
+
+    def shipped_after_refund(self, uow: UnitOfWork, order_ids: Iterable[str]) -> int:
+        """Decide for parcels that arrived after their order's refund-only request; return how many.
+
+        An ERP may report the refund before the shipment (or the shipment late): the refund was
+        recorded with nothing to decide, and its parcel must still be held or intercepted.
+        """
+        decided = 0
+        for refund in uow.refund_only_of_orders(order_ids):
+            done = {i.parcel_id for i in uow.intercepts_of_refund(refund.refund_id)}
+            for parcel in uow.parcels_of_order(refund.order_id):
+                if parcel.id in done:
+                    continue
+                self._decide(uow, parcel, refund.refund_id)
+                decided += 1
+        return decided
+
+    def _decide(self, uow: UnitOfWork, parcel: Any, refund_id: str) -> None:
+        if parcel.status == Status.DELIVERED:
+            self._skip(uow, parcel, refund_id, "delivered")
+        elif parcel.status in RETURN_STATUSES:
+            self._skip(uow, parcel, refund_id, "already_returning")
+        elif parcel.picked_up_at is None:
+            self._hold(uow, parcel, refund_id)
+        else:
+            self._request(uow, parcel, refund_id, None)
 
     def decisions(self, uow: UnitOfWork, refund_id: str) -> list[Decision]:
         """Return what a refund led to, per parcel."""

@@ -548,6 +548,14 @@ class UnitOfWork:
         stmt = self._insert(R).values(**row).on_conflict_do_nothing(index_elements=["refund_id"])
         return self.conn.execute(stmt.returning(R.c.id)).scalar() is not None
 
+    def refund_only_of_orders(self, order_ids: Iterable[str]) -> list[Row[Any]]:
+        """Return the refund-only requests of some orders, oldest first."""
+        found: list[Row[Any]] = []
+        for chunk in _chunks(sorted(set(order_ids))):
+            stmt = select(R).where(R.c.order_id.in_(chunk), R.c.type == "refund_only")
+            found.extend(self.conn.execute(stmt))
+        return sorted(found, key=lambda r: r.id)
+
     def insert_intercept(self, row: dict[str, Any]) -> int:
         """Record an intercept decision for one parcel of one refund."""
         return self.conn.execute(I.insert().values(**row).returning(I.c.id)).scalar_one()
