@@ -21,6 +21,8 @@ BEARER_ROUTES = [
     ("POST", "/api/v1/anomalies/1/resolve"),
     ("GET", "/api/v1/tickets"),
     ("GET", "/api/v1/intercepts"),
+    ("GET", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/pickup-rate"),
 ]
 SHIPMENT = {"order_id": "O1", "carrier": "sandbox", "tracking_no": "SB1", "shipped_at": "2026-11-11T09:00:00+08:00"}
 

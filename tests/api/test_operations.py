@@ -44,6 +44,8 @@ ROUTES = {
     ("post", "/api/v1/anomalies/{anomaly_id}/resolve"),
     ("get", "/api/v1/tickets"),
     ("get", "/api/v1/intercepts"),
+    ("get", "/api/v1/reports"),
+    ("get", "/api/v1/reports/{name}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
