@@ -98,5 +98,5 @@ def build(
     metrics = Metrics(store)
     health = HealthBook(store, clock, channels, settings.route)
     poller = Poller(store, clock, adapters, monitor, settings.polling, timezone=settings.timezone, sleep=sleep,
-                    health=health, metrics=metrics, act_after_write=False)  # fmt: skip
+                    health=health, metrics=metrics, act_after_write=False, max_in_flight=32)  # fmt: skip
     return Runtime(settings, clock, engine, store, dict(adapters), channels, monitor, poller, metrics, failures)

@@ -80,7 +80,7 @@ class Jobs:
         with self.rt.store.singleton("sweep") as mine:
             if not mine:
                 return 0
-            return await self.rt.monitor.tick()
+            return await self.rt.monitor.tick(act=False)
 
     async def dispatch(self) -> None:
         """Run the outbox (tickets, intercepts, alerts) and send alert groups that are due."""

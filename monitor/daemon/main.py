@@ -38,6 +38,8 @@ log = structlog.get_logger("monitor.daemon")
 
 #: How long SIGTERM waits for requests and jobs in flight.
 GRACE_SECONDS = 30.0
+#: Carrier requests the poller keeps in flight (50 ms answers × 300/s ≈ 15 needed).
+POLL_IN_FLIGHT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,10 @@ class Daemon:
         api = self.settings.api
         sock = bind(api.host, api.port)
         self.port = sock.getsockname()[1]
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
+        # one kept-alive connection per request the poller may have in flight: a smaller pool
+        # closes and reopens connections all the time (httpx keeps 20 by default)
+        limits = httpx.Limits(max_connections=POLL_IN_FLIGHT + 16, max_keepalive_connections=POLL_IN_FLIGHT)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, limits=limits) as http:
             rt = self.runtime = build(self.settings, self.clock, http, self.environ, sleep=self._sleep,
                                       migrate=self.options.migrate)  # fmt: skip
             try:
@@ -154,12 +159,13 @@ class Daemon:
         await asyncio.wait([stop_wait, server_task], return_when=asyncio.FIRST_COMPLETED)
         log.info("daemon.stopping")
         self.ready = False
-        scheduler.shutdown(wait=False)
+        scheduler.pause()  # no new runs; APScheduler would cancel running jobs on shutdown, so drain first
         server.should_exit = True
+        drained = await jobs.drain(GRACE_SECONDS)
         with contextlib.suppress(asyncio.CancelledError):
             await server_task
         stop_wait.cancel()
-        drained = await jobs.drain(GRACE_SECONDS)
+        scheduler.shutdown(wait=False)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)

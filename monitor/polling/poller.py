@@ -31,6 +31,8 @@ from monitor.store.store import Store
 log = structlog.get_logger("monitor.polling")
 
 LEASE = timedelta(minutes=10)
+#: Share of ``rate × tick_seconds`` one round asks for.
+ROUND_SHARE = 0.85
 #: Results written per ingest batch: big enough to amortize a transaction, small enough
 #: that the parcels of a long round do not wait for the round's end.
 WRITE_BATCH = 500
@@ -118,7 +120,8 @@ class Poller:
         rate = (quota.requests_per_second if quota else None) or limits.requests_per_second
         per_day = (quota.requests_per_day if quota else None) or limits.extra.get("requests_per_day")
         batch = max(limits.batch_size, 1)
-        wanted = max(int(rate * self.settings.tick_seconds), 1)
+        # a round a little shorter than a tick, so the next tick finds it done rather than skipped
+        wanted = max(int(rate * self.settings.tick_seconds * ROUND_SHARE), 1)
         wanted = min(wanted, max(self.settings.round_limit // batch, 1))
         spacing = cap_spacing(limits.max_queries_per_number_per_day)
         day = quota_day(now, self.timezone)

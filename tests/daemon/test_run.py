@@ -152,3 +152,23 @@ def test_the_demo_shows_anomalies_tickets_and_an_interception_within_a_minute(tm
     assert "24小时未揽收" in out and "已建工单" in out
     assert "[仅退款]" in out
     assert not list(tmp_path.iterdir())  # the demo's database was temporary
+
+
+@BACKENDS
+def test_sigterm_lets_a_poll_round_in_flight_finish(tmp_path: Path, database_url: str) -> None:
+    with InTransitSF(delay=2.0) as sf:  # every answer takes 2 s
+        config = write_config(tmp_path, database_url, sf.url)
+        env = {"TEST_SF_CHECK_WORD": CHECK_WORD}
+        first = Daemon(["--config", str(config)], env).wait_started()
+        with first.client() as client:
+            ship(client)
+        wait_for(lambda: any(s.form.get("serviceCode") == "EXP_RECE_SEARCH_ROUTES" for s in sf.seen))
+        assert first.terminate() == 0, first.output()
+        second = Daemon(["--config", str(config)], env).wait_started()
+        with second.client() as client:
+            parcel = client.get(f"/api/v1/parcels/sf/{NUMBER}").json()
+        assert second.terminate() == 0
+    routes = [s for s in sf.seen if s.form.get("serviceCode") == "EXP_RECE_SEARCH_ROUTES"]
+    assert parcel["parcel"]["status"] == "in_transit"  # the round in flight was written before exit
+    assert len(routes) == 1  # …and its parcel was not asked again after the restart
+    assert '"clean": true' in first.output() and "CancelledError" not in first.output()
