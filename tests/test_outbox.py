@@ -174,3 +174,26 @@ def test_non_retryable_alert_failure_gives_up(store: Store) -> None:
     asyncio.run(monitor.tick())  # given up: never tried again
     assert channel.failures == 98  # one attempt only
     assert "alert_sent" not in activity(store)
+
+
+def test_on_shutdown_the_action_in_hand_finishes_and_the_rest_is_given_back(store: Store) -> None:
+    clock = SimulatedClock(cst(11, 9))
+    monitor = build(store, clock)
+    monitor.add_shipments([Shipment(f"O{i}", "sandbox", f"SB{i}", cst(11, 9)) for i in range(4)])
+    clock.set(cst(12, 9))
+    monitor.engine.sweep()  # pickup_overdue for all four: a ticket and an alert each
+    ticket = monitor.dispatcher.handlers["ticket"]
+    handled: list[int] = []
+
+    async def ticket_then_stop(action: object) -> object:
+        handled.append(1)
+        monitor.dispatcher.stopping = True  # SIGTERM arrives while the first action is in hand
+        return await ticket(action)
+
+    monitor.dispatcher.handlers["ticket"] = ticket_then_stop
+    asyncio.run(monitor.dispatcher.run())
+    with store.begin() as uow:
+        states = [(a.state, a.attempts) for a in uow.actions()]
+    assert len(handled) == 1 and states.count(("done", 1)) == 1
+    # not leased: the next process takes them at once
+    assert all(s == ("pending", 0) for s in states if s != ("done", 1))

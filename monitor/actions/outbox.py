@@ -64,20 +64,27 @@ class Dispatcher:
         self.clock = clock
         self.handlers = handlers
         self.batch = batch
+        #: Set on shutdown: the action in hand finishes, the rest waits for the next process.
+        self.stopping = False
 
     async def run(self, keys: Sequence[str] | None = None) -> int:
         """Perform every due action (only those with ``keys`` if given); return how many ran."""
         ran = 0
-        while True:
+        while not self.stopping:
             now = self.clock.now()
             with self.store.begin() as uow:
                 claimed = uow.claim_actions(now, self.batch, LEASE, keys)
             if not claimed:
                 return ran
-            for action in claimed:
+            for i, action in enumerate(claimed):
+                if self.stopping:  # shutting down: give the rest of the claim back for the next process
+                    with self.store.begin() as uow:
+                        uow.release_actions([a.id for a in claimed[i:]])
+                    return ran
                 await self._perform(action)
                 ran += 1
                 await asyncio.sleep(0)  # a backlog must not keep the API waiting: let the loop breathe
+        return ran
 
     async def _perform(self, action: Any) -> None:
         handler = self.handlers.get(action.kind)

@@ -60,6 +60,7 @@ class Jobs:
     async def drain(self, timeout: float) -> bool:
         """Wait for the jobs in flight to finish; False if some were still running after ``timeout``."""
         self.stopping = True
+        self.rt.monitor.dispatcher.stopping = True  # a backlog of thousands of alerts is not "in flight"
         tasks = list(self._running.values())
         if not tasks:
             return True

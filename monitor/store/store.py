@@ -433,6 +433,12 @@ class UnitOfWork:
         stmt = select(A.c.idempotency_key).where(A.c.refund_id == refund_id, A.c.state.in_(("pending", "running")))
         return list(self.conn.execute(stmt).scalars())
 
+    def release_actions(self, ids: Sequence[int]) -> None:
+        """Give claimed actions back untried (on shutdown), so the next process need not wait for the lease."""
+        for chunk in _chunks(ids):
+            stmt = update(A).where(A.c.id.in_(chunk), A.c.state == "running")
+            self.conn.execute(stmt.values(state="pending", lease_until=None, attempts=A.c.attempts - 1))
+
     def finish_action(self, action_id: int, at: datetime) -> None:
         """Mark an action done."""
         self.conn.execute(update(A).where(A.c.id == action_id).values(state="done", done_at=at, lease_until=None))
