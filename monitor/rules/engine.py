@@ -31,7 +31,7 @@ TIME_RULES = (
 PROBLEM_STATUSES = {Status.EXCEPTION.value, Status.DELIVERY_FAILED.value}
 SEVERE_REASONS = {"lost", "damaged"}
 OUR_INTERCEPT = {"requested", "pending", "accepted", "succeeded"}
-SWEEP_BATCH = 250
+SWEEP_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
