@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import Engine, create_engine, text
 
 from monitor.store.db import make_engine, upgrade
@@ -84,3 +85,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         m.args[0] for m in metafunc.definition.iter_markers("parametrize")
     ]:
         metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_structlog() -> Iterator[None]:
+    """Undo a test's logging set-up (a CLI run configures a level filter) so later log captures see every event."""
+    yield
+    structlog.reset_defaults()

@@ -23,39 +23,17 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store.models import (
-    Action,
-    Activity,
-    Anomaly,
-    Intercept,
-    KpiDaily,
-    Notification,
-    Parcel,
-    Refund,
-    Ticket,
-    TrackingEventRow,
-)
-from monitor.store.store import Store
+from monitor.store.models import KpiDaily
+from monitor.store.store import ACT, AN, FINISHED, WATCHED_INTERCEPTS, A, E, I, N, P, R, Store, T, _chunks
 
-P = Parcel.__table__
-E = TrackingEventRow.__table__
-AN = Anomaly.__table__
-T = Ticket.__table__
-R = Refund.__table__
-I = Intercept.__table__  # noqa: E741
-A = Action.__table__
-ACT = Activity.__table__
-N = Notification.__table__
 KD = KpiDaily.__table__
-
-CHUNK = 500
 ANOMALY_STATES = ("open", "acknowledged", "resolved")
 #: Intercepts that went to the carrier (held and skipped ones never did).
 CARRIER_INTERCEPT_STATES = ("requested", "pending", "accepted", "rejected", "succeeded", "failed")
 FAILED_INTERCEPT_STATES = ("rejected", "failed")
 #: Intercepts still waiting for the carrier's answer or the parcel's return.
-OPEN_INTERCEPT_STATES = ("requested", "pending", "accepted")
-FINISHED_STATUSES = ("delivered", "returned")
+OPEN_INTERCEPT_STATES = WATCHED_INTERCEPTS
+FINISHED_STATUSES = FINISHED
 COUNT_COLUMNS = (
     "shipped", "pickup_due", "picked_up_in_time", "delivered", "intercepts_requested", "intercepts_succeeded",
     "intercepts_failed", "intercepts_held", "intercepts_skipped",
@@ -106,11 +84,6 @@ def open_kpi(store: Store) -> Iterator[KpiStore]:
     """Open a transaction for KPI queries; it commits when the block ends, rolls back on error."""
     with store.engine.begin() as conn:
         yield KpiStore(conn, store.dialect)
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class KpiStore:

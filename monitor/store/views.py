@@ -20,19 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, func, select, text
 
-from monitor.store.models import Action, Activity, Anomaly, Intercept, Notification, Parcel, Refund, Ticket
-from monitor.store.models import TrackingEventRow as EventRow
-from monitor.store.store import Store
-
-P = Parcel.__table__
-E = EventRow.__table__
-AN = Anomaly.__table__
-T = Ticket.__table__
-R = Refund.__table__
-I = Intercept.__table__  # noqa: E741
-A = Action.__table__
-ACT = Activity.__table__
-N = Notification.__table__
+from monitor.store.store import ACT, AN, A, E, I, N, P, R, Store, T
 
 #: What a list item says about its parcel (joined in, so a client needs no second request).
 PARCEL_KEYS = (P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop)
