@@ -7,12 +7,16 @@ executemany and ``ON CONFLICT DO NOTHING`` so duplicates cost nothing and retrie
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,6 +76,7 @@ def _aware(value: Any) -> datetime:
 
 
 _TIME = UTCDateTime()
+_T = TypeVar("_T")
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -80,11 +85,45 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 class Store:
-    """The database, opened once and shared by every component."""
+    """The database, opened once and shared by every component.
 
-    def __init__(self, engine: Engine) -> None:
+    ``threads`` > 0 (the daemon) runs the blocking database work of async callers on threads
+    of the store's own (:meth:`offload`, :meth:`transact`), each with its own pooled
+    connection, so a slow or locked database never stalls the event loop that serves
+    ``/healthz`` and the refund webhook. ``threads=0`` (replay, the CLI, most tests) runs it
+    inline: one thread, no hops, deterministic order.
+    """
+
+    def __init__(self, engine: Engine, *, threads: int = 0) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="store") if threads else None
+
+    @property
+    def offloading(self) -> bool:
+        """Tell whether database work of async callers runs off the event loop."""
+        return self._executor is not None
+
+    async def offload(self, fn: Callable[..., _T], /, *args: Any) -> _T:
+        """Run blocking database work ``fn(*args)`` off the event loop (inline when not offloading)."""
+        if self._executor is None:
+            return fn(*args)
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def transact(self, work: Callable[[UnitOfWork], _T]) -> _T:
+        """Run ``work(uow)`` in one transaction off the event loop and return what it returns."""
+        return await self.offload(self._transact, work)
+
+    def _transact(self, work: Callable[[UnitOfWork], _T]) -> _T:
+        with self.begin() as uow:
+            return work(uow)
+
+    def close(self) -> None:
+        """Stop the store's threads (after the work in hand) and release its connections."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.engine.dispose()
 
     @contextmanager
     def singleton(self, name: str) -> Iterator[bool]:
