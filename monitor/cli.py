@@ -262,7 +262,8 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     try:
         with click.progressbar(length=checked.rows, label=f"importing {csv_path}", file=sys.stderr) as bar:
             summary = importing.import_rows(
-                importing.rows(checked), settings.carriers, book.add, batch_size, bad, bar.update
+                importing.rows(checked), settings.carriers, book.add, batch_size, bad, bar.update,
+                importing.stored_orders(store),
             )
     finally:
         engine.dispose()

@@ -5,7 +5,9 @@ detected — or chosen — and the whole file is checked before anything is stor
 cannot be read, or lacks a required column, stores nothing. After that a bad row never
 stops the import: it is reported with its line, column and value, and the good rows go in.
 Storing goes through :class:`~monitor.shipments.ShipmentBook`, which leaves a parcel it
-already knows untouched, so importing the same file twice creates nothing the second time.
+already knows untouched, so importing the same file twice creates nothing the second time —
+but a tracking number already watched (or earlier in the file) under another order id is a
+bad row, not "already known": one of the two orders is wrong, and a person must say which.
 """
 
 from __future__ import annotations
@@ -192,8 +194,14 @@ def rows(csv_file: CsvFile) -> Iterator[tuple[int, dict[str, str] | BadRow]]:
                     start,
                     BadRow(start, None, f"expected {width} fields as in the header, got {len(record)}: {extra}"),
                 )
+            elif len(record) < width:
+                missing = ", ".join(csv_file.columns[len(record) :])
+                yield (
+                    start,
+                    BadRow(start, None, f"expected {width} fields as in the header, got {len(record)} (no {missing})"),
+                )
             else:
-                yield start, dict(zip(csv_file.columns, record + [""] * (width - len(record)), strict=True))
+                yield start, dict(zip(csv_file.columns, record, strict=True))
 
 
 def parse_row(line: int, row: dict[str, str], carriers: Collection[str]) -> Shipment | BadRow:
@@ -213,6 +221,9 @@ def parse_row(line: int, row: dict[str, str], carriers: Collection[str]) -> Ship
     return shipment
 
 
+Orders = Callable[[Iterable[tuple[str, str]]], dict[tuple[str, str], str]]
+
+
 def import_rows(
     numbered_rows: Iterable[tuple[int, dict[str, str] | BadRow]],
     carriers: Collection[str],
@@ -220,22 +231,46 @@ def import_rows(
     batch_size: int,
     on_bad: Callable[[BadRow], None],
     on_progress: Callable[[int], None] | None = None,
+    orders: Orders | None = None,
 ) -> ImportSummary:
     """Validate rows and hand the good ones to ``add`` ``batch_size`` at a time.
 
-    ``add`` stores a batch in one transaction and returns how many were new; ``on_progress``
-    hears how many rows were dealt with, once per batch.
+    ``add`` stores a batch in one transaction and returns how many were new; ``orders`` tells
+    the order id each already stored (carrier, tracking number) belongs to, so a number that
+    comes back under another order is reported; ``on_progress`` hears how many rows were dealt
+    with, once per batch.
     """
     summary = ImportSummary()
-    batch: list[Shipment] = []
+    batch: list[tuple[int, Shipment]] = []
+    in_file: dict[tuple[str, str], tuple[int, str]] = {}
     done = 0
+
+    def conflict(line: int, s: Shipment, known: dict[tuple[str, str], str]) -> BadRow | None:
+        key = (s.carrier, s.tracking_no)
+        if key in known and known[key] != s.order_id:
+            return BadRow(line, "tracking_no", f"{s.tracking_no!r} is already watched under order {known[key]!r},"
+                                               f" not {s.order_id!r}")  # fmt: skip
+        first = in_file.setdefault(key, (line, s.order_id))
+        if first[1] != s.order_id:
+            return BadRow(line, "tracking_no", f"{s.tracking_no!r} is on line {first[0]} under order {first[1]!r},"
+                                               f" not {s.order_id!r}")  # fmt: skip
+        return None
 
     def flush() -> None:
         nonlocal done
         if batch:
-            created = add(batch)
+            known = orders({(s.carrier, s.tracking_no) for _, s in batch}) if orders is not None else {}
+            good: list[Shipment] = []
+            for line, shipment in batch:
+                bad = conflict(line, shipment, known)
+                if bad is None:
+                    good.append(shipment)
+                else:
+                    summary.bad += 1
+                    on_bad(bad)
+            created = add(good) if good else 0
             summary.created += created
-            summary.known += len(batch) - created
+            summary.known += len(good) - created
             batch.clear()
         if on_progress is not None and summary.read > done:
             on_progress(summary.read - done)
@@ -248,11 +283,21 @@ def import_rows(
             summary.bad += 1
             on_bad(parsed)
             continue
-        batch.append(parsed)
+        batch.append((line, parsed))
         if len(batch) >= batch_size:
             flush()
     flush()
     return summary
+
+
+def stored_orders(store: Store) -> Orders:
+    """Return a lookup of the order id each already stored parcel belongs to."""
+
+    def lookup(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        with store.begin() as uow:
+            return {key: row.order_id for key, row in uow.parcels_by_keys(keys).items()}
+
+    return lookup
 
 
 class DryRun:

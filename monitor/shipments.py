@@ -19,6 +19,13 @@ from monitor.store.store import Store
 
 log = structlog.get_logger("monitor.shipments")
 
+#: How a presale flag may be written (CSV cells, JSON strings), case ignored; anything else is refused,
+#: because a guessed "false" arms a 24-hour pickup deadline and false pickup alerts for a presale order.
+PRESALE_WORDS = {
+    "true": True, "1": True, "是": True, "y": True, "yes": True,
+    "false": False, "0": False, "否": False, "n": False, "no": False, "": False,
+}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
@@ -52,12 +59,7 @@ class Shipment:
         for key in ("pickup_deadline", "promised_delivery"):
             if raw.get(key) not in (None, ""):
                 values[key] = parse_time(raw[key], key)
-        presale = raw.get("presale", False)
-        if isinstance(presale, str):
-            presale = presale.strip().lower() in ("1", "true", "yes")
-        if not isinstance(presale, bool):
-            raise ShipmentError("presale", f"expected true or false, got {presale!r}")
-        values["presale"] = presale
+        values["presale"] = parse_presale(raw.get("presale", False))
         shop = raw.get("shop") or ""
         if not isinstance(shop, str):
             raise ShipmentError("shop", f"expected text, got {shop!r}")
@@ -71,6 +73,15 @@ class Shipment:
         if raw.get("amount") not in (None, ""):
             values["amount_fen"] = parse_amount(raw["amount"])
         return cls(**values)
+
+
+def parse_presale(value: Any) -> bool:
+    """Read a presale flag: a boolean, or one of :data:`PRESALE_WORDS`."""
+    if isinstance(value, str) and value.strip().lower() in PRESALE_WORDS:
+        return PRESALE_WORDS[value.strip().lower()]
+    if isinstance(value, bool):
+        return value
+    raise ShipmentError("presale", f"expected true/false, 1/0, 是/否 or Y/N, got {value!r}")
 
 
 def parse_time(value: Any, field: str) -> datetime:

@@ -6,7 +6,7 @@ The fixtures are ERP exports: ``example.csv`` (UTF-8 with a BOM, CRLF, quoted fi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +211,82 @@ def test_empty_file_cannot_be_read(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(importing.UnreadableFile, match="no header row"):
         importing.check(path)
+
+
+# -- nothing is guessed ------------------------------------------------------------------------
+
+PRESALE_HEADER = "order_id,carrier,tracking_no,shipped_at,presale\n"
+
+
+@pytest.mark.parametrize(
+    ("cell", "presale"),
+    [("true", True), ("TRUE", True), ("1", True), ("是", True), ("Y", True), ("y", True),
+     ("false", False), ("0", False), ("否", False), ("N", False), ("", False)],
+)  # fmt: skip
+def test_presale_accepts_the_documented_words(config: Path, store: Store, tmp_path: Path, cell: str,
+                                              presale: bool) -> None:  # fmt: skip
+    path = tmp_path / "presale.csv"
+    path.write_text(PRESALE_HEADER + f"P1,sf,SFP1,2026-11-11T09:00:00+08:00,{cell}\n", encoding="utf-8")
+    result = run(config, str(path))
+    assert result.exit_code == 0, result.output
+    row = parcel(store, "P1")
+    assert row.presale is presale
+    hours = 72 if presale else 24
+    assert row.pickup_deadline == datetime(2026, 11, 11, 1, 0, tzinfo=UTC) + timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("cell", ["maybe", "T", "2", "真", "yes please"])
+def test_presale_refuses_anything_else(config: Path, store: Store, tmp_path: Path, cell: str) -> None:
+    path = tmp_path / "presale.csv"
+    path.write_text(PRESALE_HEADER + f"P1,sf,SFP1,2026-11-11T09:00:00+08:00,{cell}\n", encoding="utf-8")
+    result = run(config, str(path))
+    assert result.exit_code == 1
+    assert f"{path}:2: presale: expected true/false, 1/0, 是/否 or Y/N, got {cell!r}" in result.stderr
+    assert count(store) == 0
+
+
+def test_a_number_under_another_order_is_reported_not_known(config: Path, store: Store, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n", encoding="utf-8")
+    assert run(config, str(first)).exit_code == 0
+    second = tmp_path / "second.csv"
+    second.write_text(
+        HEADER
+        + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n"  # line 2: same order: already known
+        + "B1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n"  # line 3: another order: reported
+        + "C1,sf,SF7,2026-11-11T09:00:00+08:00,旗舰店,10\n"  # line 4: new
+        + "D1,sf,SF7,2026-11-11T09:00:00+08:00,旗舰店,10\n",  # line 5: same number as line 4, another order
+        encoding="utf-8",
+    )
+    result = run(config, str(second), "--batch-size", "2")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith(str(second))]
+    assert errors == [
+        f"{second}:3: tracking_no: 'SF1' is already watched under order 'A1', not 'B1'",
+        f"{second}:5: tracking_no: 'SF7' is on line 4 under order 'C1', not 'D1'",
+    ]
+    assert result.stdout == f"{second}: read 4, created 1, already known 1, bad 2\n"
+    assert parcel(store, "A1").tracking_no == "SF1" and parcel(store, "C1").tracking_no == "SF7"
+
+
+def test_a_number_twice_in_one_batch_under_two_orders(config: Path, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text(
+        HEADER
+        + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n"
+        + "B1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n",
+        encoding="utf-8",
+    )
+    result = run(config, str(path), "--dry-run")
+    assert result.exit_code == 1
+    assert f"{path}:3: tracking_no: 'SF1' is on line 2 under order 'A1', not 'B1'" in result.stderr
+    assert count(store) == 0
+
+
+def test_short_rows_are_refused_like_long_ones(config: Path, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text(HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00\n", encoding="utf-8")
+    result = run(config, str(path))
+    assert result.exit_code == 1
+    assert f"{path}:2: expected 6 fields as in the header, got 4 (no shop, amount)" in result.stderr
+    assert count(store) == 0
