@@ -54,9 +54,29 @@ class SupportsIntercept(Protocol):
     async def intercept(self, parcel: ParcelRef, reason: str, idempotency_key: str) -> InterceptResult:
         """Request an intercept; the same ``idempotency_key`` must never intercept twice.
 
+        Returns:
+            ``accepted=False`` only for the carrier's explicit refusal; ``accepted=None`` (with
+            ``repeated=True`` for a key seen before) when the verdict is not in the answer.
+
         Raises:
+            CarrierAuthError: credentials rejected (the carrier is paused, the intercept waits).
+            CarrierResponseError: the answer could not be read: an unknown outcome, retried
+                with the same key (never recorded as a rejection).
             CarrierError: the request could not be made (the outbox retries it).
         """
+        ...
+
+
+@runtime_checkable
+class SupportsInterceptStatus(Protocol):
+    """An adapter whose carrier can say how an earlier intercept request ended.
+
+    Neither 丰桥 nor ZOP documents such a query publicly, so no built-in adapter has it; the
+    service then follows the parcel's scans (a return scan or a delivery decides).
+    """
+
+    async def intercept_status(self, parcel: ParcelRef, idempotency_key: str) -> InterceptResult:
+        """Return the verdict on the request made with ``idempotency_key`` (``accepted=None``: not decided)."""
         ...
 
 

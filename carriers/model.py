@@ -97,14 +97,19 @@ class ParcelRef:
 class InterceptResult:
     """The carrier's answer to an intercept request.
 
-    ``accepted`` is ``None`` while the carrier has not decided yet (the verdict arrives
-    later, through a push or a later query).
+    ``accepted`` is ``False`` only for the carrier's explicit refusal. It is ``None`` while the
+    carrier has not decided yet (the verdict arrives later, through a push, a status query or
+    the parcel's next scans), and for a *repeated* request (SF A1007): the first request with
+    that idempotency key arrived, and its verdict is not in this answer. An answer that cannot
+    be read is no result at all: the adapter raises ``CarrierResponseError``.
     """
 
     accepted: bool | None
     reason: str = ""
     raw_code: str = ""
     carrier_ref: str = ""
+    #: The carrier had seen this idempotency key before (its answer to the first request is unknown).
+    repeated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

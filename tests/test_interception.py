@@ -270,3 +270,42 @@ def test_held_parcel_picked_up_anyway_is_intercepted(database_url: str) -> None:
         (t(11, 16), "intercept_requested"),
         (t(11, 16), "intercept_accepted"),
     ]
+
+
+# -- an intercept belongs to the parcel ------------------------------------------------------------
+
+
+def test_a_second_refund_of_the_order_joins_the_open_intercept(database_url: str) -> None:
+    out = run([*IN_TRANSIT, refund(t(12, 8)), refund(t(12, 9), refund_id="R2"), end(t(12, 10))],
+              database_url=database_url)  # fmt: skip
+    assert intercept_trail(out) == [(t(12, 8), "intercept_requested"), (t(12, 8), "intercept_accepted")]
+    assert {o["refund_id"] for o in events(out, "intercept_requested", "intercept_accepted")} == {"R1"}
+
+
+def test_a_second_refund_of_a_held_order_joins_the_hold(database_url: str) -> None:
+    out = run([ship(t(11, 9)), refund(t(11, 10)), refund(t(11, 11), refund_id="R2"), end(t(12, 10))],
+              database_url=database_url)  # fmt: skip
+    assert intercept_trail(out) == [(t(11, 10), "shipment_held")]
+    assert len(events(out, "ticket_opened")) == 1
+
+
+def test_a_refund_after_a_failed_intercept_asks_the_carrier_again(database_url: str) -> None:
+    out = run(
+        [
+            *IN_TRANSIT,
+            verdict(t(11, 21), accepted=False, reason="already_at_station"),
+            refund(t(12, 8)),
+            refund(t(12, 9), refund_id="R2"),
+            end(t(12, 10)),
+        ],
+        database_url=database_url,
+    )
+    assert intercept_trail(out) == [
+        (t(12, 8), "intercept_requested"),
+        (t(12, 8), "intercept_rejected"),
+        (t(12, 8), "intercept_failed"),
+        (t(12, 9), "intercept_requested"),  # attempt 2: a new request, not joined to a finished intercept
+        (t(12, 9), "intercept_rejected"),  # the scripted carrier refuses this parcel again
+        (t(12, 9), "intercept_failed"),
+    ]
+    assert [o["refund_id"] for o in events(out, "intercept_requested")] == ["R1", "R2"]

@@ -9,7 +9,10 @@ Every request carries the ``timeout_seconds`` of the settings; a timeout, 5xx, A
 (unavailable) and A1005 or HTTP 429 (rate limited) are retried with :mod:`carriers.retry`. A route
 query is rebuilt for each try (a fresh ``requestID``: SF refuses a repeated one with A1007); an
 intercept repeats the idempotency key as its ``requestID``, so a retry is answered A1007 instead of
-intercepting twice.
+intercepting twice. An intercept answer that cannot be read (not the envelope, an HTML page with
+status 200, no ``success`` in ``apiResultData``) is a ``CarrierResponseError``: an unknown outcome the
+service retries under the same requestID; only ``success: false`` is SF's refusal. 丰桥 documents no
+query of an intercept's result (we found none for 截单转寄), so A1007's verdict comes from the routes.
 """
 
 from __future__ import annotations
@@ -177,8 +180,9 @@ class SFCarrier:
     async def _intercept_once(self, msg: dict[str, Any], request_id: str) -> InterceptResult:
         """Send the intercept under ``request_id`` and read SF's verdict."""
         text, envelope = await self._call(INTERCEPT_SERVICE, msg, self._timestamp(), request_id)
-        if envelope.result_code == DUPLICATE:
-            return InterceptResult(accepted=None, reason=envelope.error_msg or "duplicate request", raw_code=DUPLICATE)
+        if envelope.result_code == DUPLICATE:  # the first request with this requestID arrived: its verdict is not here
+            reason = envelope.error_msg or "duplicate request"
+            return InterceptResult(accepted=None, reason=reason, raw_code=DUPLICATE, repeated=True)
         self._raise_for_api_code(envelope, text)
         try:
             biz = BizResult.parse(envelope.result_data)

@@ -182,9 +182,16 @@ class ZTOCarrier:
         return await self._retrying(lambda: self._intercept_once(payload), "intercept")
 
     async def _intercept_once(self, payload: dict[str, Any]) -> InterceptResult:
-        """Send the intercept and read ZTO's verdict; a refusal that is not a platform error is a rejection."""
-        _, answer = await self._post(INTERCEPT_API, payload)
+        """Send the intercept and read ZTO's verdict; a refusal that is not a platform error is a rejection.
+
+        A refusal must say something (a code or a message): ``status: false`` with neither is an
+        answer we cannot read, an unknown outcome retried under the same ``requestId``. ZOP documents
+        no query of an intercept's result, so the service follows the parcel's scans instead.
+        """
+        text, answer = await self._post(INTERCEPT_API, payload)
         if not answer.status:
+            if not (answer.status_code or answer.message):
+                raise CarrierResponseError("zto intercept refused without a code or message", carrier=CODE, raw=text)
             return InterceptResult(accepted=False, reason=answer.message, raw_code=answer.status_code)
         return InterceptResult(accepted=True, raw_code=answer.status_code, carrier_ref=intercept_ref(answer.result))
 

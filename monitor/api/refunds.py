@@ -2,19 +2,21 @@
 
 The signature is checked over the raw bytes before anything is parsed, and the timestamp
 against the injected clock, so an unsigned, altered or replayed request changes nothing.
-The intercept runs inside the request (``Monitor.refund`` performs it at once), so the
-answer already says what the carrier decided.
+The refund is recorded and decided in one transaction and answered in milliseconds; the
+carrier's intercept call is in the outbox with it and starts right after, not awaited by the
+request (platforms give up on a webhook after a few seconds; a carrier may hang for 30).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
 
-from monitor.actions.intercepts import RefundRequest
+from monitor.actions.intercepts import Decision, RefundRequest
 from monitor.api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_SECONDS, verify_signature
 from monitor.api.body import parse_json, parse_model
 from monitor.api.context import Ctx
@@ -27,6 +29,8 @@ log = structlog.get_logger("monitor.api.refunds")
 
 #: Decisions that mean the carrier has answered the intercept call (for the latency histogram).
 ANSWERED = frozenset({"accepted", "rejected", "pending", "failed", "succeeded"})
+#: How an intercept's state reads in the answer: the carrier call follows it.
+WORDS = {"requested": "intercept_requested"}
 
 BODY = {
     "required": True,
@@ -75,8 +79,10 @@ def summary(refund: RefundRequest, decisions: list[DecisionOut]) -> str:
         "bearer token**: `X-Parcel-Monitor-Timestamp` (unix seconds) and `X-Parcel-Monitor-Signature: "
         'sha256=<hex HMAC-SHA256(refund secret, timestamp + "." + raw body)>`.\n\n'
         "`refund_only`: a parcel not yet picked up is held (a ticket for the warehouse); a parcel in transit "
-        "is intercepted **at once**, and the answer carries the carrier's verdict; a delivered or returning "
-        "parcel is skipped. `return_and_refund` is recorded, nothing is intercepted.\n\n"
+        "is `intercept_requested`: the carrier is called **right after** the answer (the call is durable in "
+        "the outbox; follow it on `/intercepts`); a parcel whose intercept is already open from an earlier "
+        "refund of the order is `joined` (no second carrier call); a delivered or returning parcel is "
+        "skipped. `return_and_refund` is recorded, nothing is intercepted.\n\n"
         'An order with no parcels answers 200 with no decisions and `message: "no parcels for this order"`. '
         "A repeated `refund_id` answers the decisions as they stand now, with `repeated: true`, and does "
         "nothing new; the same `refund_id` for another order or type is a 409."
@@ -98,8 +104,12 @@ async def receive_refund(request: Request, ctx: Ctx) -> RefundOut:
     verify_signature(secret, timestamp, given, raw, ctx.clock.now())
     data = parse_model(RefundIn, parse_json(raw))
     refund = RefundRequest(data.refund_id, data.order_id, data.type)
-    with read(ctx.store) as views:
-        seen = views.refund(refund.refund_id)
+
+    def lookup() -> Any:
+        with read(ctx.store) as views:
+            return views.refund(refund.refund_id)
+
+    seen = await ctx.store.offload(lookup)
     if seen is not None and (seen.order_id, seen.type) != (refund.order_id, refund.type):
         raise ApiError(
             409,
@@ -108,14 +118,18 @@ async def receive_refund(request: Request, ctx: Ctx) -> RefundOut:
             field="refund_id",
             value=refund.refund_id,
         )
-    decisions = [DecisionOut(**asdict(d)) for d in await ctx.monitor.refund(refund)]
-    if seen is None:
-        for label in [d.decision for d in decisions] or ["none"]:
-            ctx.metrics.refunds.labels(label).inc()
+
+    def answered(final: list[Decision]) -> None:
+        """Count what the carrier said, once its calls are done (after the answer went out)."""
         seconds = time.perf_counter() - started
-        for d in decisions:
+        for label in [d.decision for d in final] or ["none"]:
+            ctx.metrics.refunds.labels(label).inc()
+        for d in final:
             if d.decision in ANSWERED:
                 ctx.metrics.intercept_latency.observe(seconds)
+
+    outcome = await ctx.monitor.refund(refund, wait=False, on_answer=answered if seen is None else None)
+    decisions = [DecisionOut(**asdict(d) | {"decision": WORDS.get(d.decision, d.decision)}) for d in outcome]
     log.info(
         "refund.received",
         refund_id=refund.refund_id,

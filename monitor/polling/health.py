@@ -4,6 +4,11 @@ The state lives in the store (``carrier_health``) so a restart neither forgets a
 nor alerts about it twice. Each failed poll round doubles the pause before the next try
 (30 s up to 30 min); after ``DOWN_AFTER`` failed rounds in a row the carrier is *down* and
 ops staff hear about it once; the first success brings it back *up* with a resolved notice.
+
+Rejected credentials (``CarrierAuthError``, from a poll or an intercept call) put the carrier
+*down* at once: intercepts of that carrier wait (paused) instead of calling it, and the first
+successful call of any kind — a poll round, or an intercept retried as a probe once the pause
+is over — makes their calls due again, so they resume by themselves.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ DOWN_AFTER = 3
 BASE_PAUSE = timedelta(seconds=30)
 MAX_PAUSE = timedelta(minutes=30)
 RULE = "carrier_unavailable"
+#: How ``last_error`` starts when the carrier rejected our credentials.
+AUTH = "CarrierAuthError"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +73,20 @@ class HealthBook:
         health = self.get(carrier)
         return health.next_try_at is not None and health.next_try_at > now
 
+    def paused(self, carrier: str, now: datetime) -> bool:
+        """Tell whether the carrier rejected our credentials and its pause is not over (intercepts wait)."""
+        health = self.get(carrier)
+        resting = health.next_try_at is not None and health.next_try_at > now
+        return health.state == "down" and health.last_error.startswith(AUTH) and resting
+
     def failed(self, carrier: str, error: str) -> Health:
-        """Count a failed round; return the new health."""
+        """Count a failed round (or call); return the new health. Rejected credentials are down at once."""
         now = self.clock.now()
         old = self.get(carrier)
         failures = old.failures + 1
+        down = failures >= DOWN_AFTER or error.startswith(AUTH)
         new = Health(
-            state="down" if failures >= DOWN_AFTER else "failing",
+            state="down" if down else "failing",
             failures=failures,
             failing_since=old.failing_since or now,
             next_try_at=now + pause(failures),
@@ -86,21 +100,29 @@ class HealthBook:
         return new
 
     def succeeded(self, carrier: str) -> Health:
-        """Count a good round: the carrier is up again."""
+        """Count a good round (or call): the carrier is up again, and its waiting intercepts are due now."""
         old = self.get(carrier)
         if old.state == "up" and old.alerted == "up":
             return old
         now = self.clock.now()
         new = Health(alerted=old.alerted, failing_since=old.failing_since, last_error=old.last_error)
         self._save(carrier, new, now)
-        log.info("carrier.recovered", carrier=carrier, after_failures=old.failures)
+        resumed = 0
+        if old.state != "up":
+            with self.store.begin() as uow:
+                resumed = uow.requeue_intercepts(carrier, now)
+        log.info("carrier.recovered", carrier=carrier, after_failures=old.failures, intercepts_resumed=resumed)
         return new
 
     async def announce(self, carrier: str) -> None:
         """Tell ops staff of a change they have not heard of yet (retried on the next round if it fails)."""
-        health = self.get(carrier)
+        health = await self.store.offload(self.get, carrier)
         wanted = "down" if health.state == "down" else "up"
         if wanted == health.alerted or self.route is None:
+            return
+        now = self.clock.now()
+        # claimed before sending: of two senders (the poller, an intercept call) exactly one tells
+        if not await self.store.transact(lambda uow: uow.claim_carrier_alert(carrier, health.alerted, wanted, now)):
             return
         alert = Alert(
             anomaly_id=0,
@@ -122,9 +144,8 @@ class HealthBook:
             if not delivery.sent:
                 delivered = False
                 log.warning("carrier.alert_failed", carrier=carrier, channel=receiver, error=delivery.error)
-        if delivered:
-            with self.store.begin() as uow:
-                uow.save_carrier_health(carrier, alerted=wanted, updated_at=self.clock.now())
+        if not delivered:  # give the claim back: the next round tries again
+            await self.store.transact(lambda uow: uow.claim_carrier_alert(carrier, wanted, health.alerted, now))
 
     def _save(self, carrier: str, h: Health, now: datetime) -> None:
         with self.store.begin() as uow:

@@ -1,4 +1,4 @@
-"""POST /api/v1/refunds: signed with docs/api.md's own snippet, intercepting during the request."""
+"""POST /api/v1/refunds: signed with docs/api.md's own snippet; decided at once, the carrier called right after."""
 
 from __future__ import annotations
 
@@ -27,14 +27,20 @@ def decisions(response: Any) -> list[tuple[str, str, str]]:
     return [(d["carrier"], d["tracking_no"], d["decision"]) for d in response.json()["decisions"]]
 
 
-def test_a_picked_up_parcel_is_intercepted_during_the_request(api: ApiServer) -> None:
+def settle(api: ApiServer) -> None:
+    """Wait for the carrier calls the refunds started after answering (on the server's loop)."""
+    assert api.call(api.ctx.monitor.drain(10))
+
+
+def test_a_picked_up_parcel_is_intercept_requested_and_called_right_after(api: ApiServer) -> None:
     ship(api)
     api.scan("SB1", Status.PICKED_UP, START + timedelta(minutes=30))
     response = api.signed_refund(refund())
     assert response.status_code == 200, response.text
-    assert decisions(response) == [("sandbox", "SB1", "accepted")]
+    assert decisions(response) == [("sandbox", "SB1", "intercept_requested")]
     assert response.json()["repeated"] is False
-    # the carrier was called before the answer, without any tick of the scheduler
+    settle(api)
+    # the carrier was called right after the answer, without any tick of the scheduler
     assert [number for _, number in api.sandbox.intercept_requests] == ["SB1"]
     with api.client() as http:
         (intercept,) = http.get("/api/v1/intercepts").json()["items"]
@@ -69,10 +75,13 @@ def test_a_rejected_intercept_fails_and_opens_an_anomaly(api: ApiServer) -> None
     api.scan("SB1", Status.PICKED_UP, START + timedelta(minutes=30))
     api.sandbox.stage_verdict("SB1", accepted=False, reason="已派送中，无法拦截")
     (decision,) = api.signed_refund(refund()).json()["decisions"]
-    assert (decision["decision"], decision["reason"]) == ("failed", "已派送中，无法拦截")
+    assert decision["decision"] == "intercept_requested"
+    settle(api)
     with api.client() as http:
         (anomaly,) = http.get("/api/v1/anomalies", params={"rule": "intercept_failed"}).json()["items"]
+        (intercept,) = http.get("/api/v1/intercepts").json()["items"]
     assert anomaly["parcel"]["tracking_no"] == "SB1"
+    assert (intercept["state"], intercept["reason"]) == ("failed", "已派送中，无法拦截")
 
 
 def test_an_order_of_two_parcels_gets_a_decision_each(api: ApiServer) -> None:
@@ -80,7 +89,7 @@ def test_an_order_of_two_parcels_gets_a_decision_each(api: ApiServer) -> None:
     ship(api, "SB2")
     api.scan("SB2", Status.PICKED_UP, START + timedelta(minutes=30))
     response = api.signed_refund(refund())
-    assert sorted(decisions(response)) == [("sandbox", "SB1", "held"), ("sandbox", "SB2", "accepted")]
+    assert sorted(decisions(response)) == [("sandbox", "SB1", "held"), ("sandbox", "SB2", "intercept_requested")]
 
 
 def test_an_unknown_order_answers_200_with_no_decisions(api: ApiServer) -> None:
@@ -103,13 +112,41 @@ def test_a_repeated_refund_does_nothing_new(api: ApiServer) -> None:
     ship(api)
     api.scan("SB1", Status.PICKED_UP, START + timedelta(minutes=30))
     first = api.signed_refund(refund())
+    settle(api)
     api.clock.advance(timedelta(minutes=5))
     again = api.signed_refund(refund())
     assert again.status_code == 200
-    assert decisions(again) == decisions(first) == [("sandbox", "SB1", "accepted")]
+    assert decisions(first) == [("sandbox", "SB1", "intercept_requested")]
+    assert decisions(again) == [("sandbox", "SB1", "accepted")]  # as it stands now
     assert (first.json()["repeated"], again.json()["repeated"]) == (False, True)
+    settle(api)
     assert len(api.sandbox.intercept_requests) == 1
     assert stored(api.store)["intercept"] == 1
+
+
+def test_a_second_refund_of_the_order_joins_the_open_intercept(api: ApiServer) -> None:
+    ship(api)
+    api.scan("SB1", Status.PICKED_UP, START + timedelta(minutes=30))
+    api.signed_refund(refund("R1"))
+    settle(api)
+    second = api.signed_refund(refund("R2"))
+    (decision,) = second.json()["decisions"]
+    assert (decision["decision"], decision["reason"]) == ("joined", "refund R1: accepted")
+    settle(api)
+    assert len(api.sandbox.intercept_requests) == 1
+    with api.client() as http:
+        states = sorted(i["state"] for i in http.get("/api/v1/intercepts").json()["items"])
+    assert states == ["accepted", "joined"]
+
+
+def test_a_second_refund_of_a_held_order_joins_the_hold(api: ApiServer) -> None:
+    ship(api)
+    api.signed_refund(refund("R1"))
+    second = api.signed_refund(refund("R2"))
+    assert decisions(second) == [("sandbox", "SB1", "joined")]
+    settle(api)
+    with api.client() as http:
+        assert len(http.get("/api/v1/tickets").json()["items"]) == 1
 
 
 def test_a_refund_id_reused_for_another_order_is_a_conflict(api: ApiServer) -> None:
