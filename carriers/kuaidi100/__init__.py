@@ -8,9 +8,10 @@ belongs to the configured ``company``; a number written ``<company>:<number>`` n
     company = "zhongtong"                   # the company of plain numbers
     customer_env = "KUAIDI100_CUSTOMER"     # 授权码 customer
     key_env = "KUAIDI100_KEY"               # 授权key
-    # for subscriptions (订阅推送) only:
-    callback_url = "https://monitor.example.com/kuaidi100/push"   # where Kuaidi100 posts
+    # for subscriptions (订阅推送) only; with neither salt_env nor push_token_env pushes are refused:
+    callback_url = "https://monitor.example.com/api/v1/carriers/kuaidi100/push"   # where Kuaidi100 posts
     salt_env = "KUAIDI100_SALT"             # pushes are signed MD5(param + salt)
+    push_token_env = "KUAIDI100_PUSH_TOKEN" # and/or a secret ?token= in the callback URL
     # optional: base_url, timeout_seconds (default 10), retries (default 3), requests_per_second (default 10)
 
 Limits: one number per query; a number queried more than 48 times in 24 hours is locked by

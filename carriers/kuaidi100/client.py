@@ -24,7 +24,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import structlog
@@ -73,13 +73,22 @@ def build_subscribe(settings: Kuaidi100Settings, company: str, number: str, phon
     """Return the form of one subscription (订阅): Kuaidi100 pushes every change to ``callback_url``."""
     if settings.callback_url is None:
         raise ValueError("callback_url: required to subscribe to Kuaidi100 pushes")
-    parameters = {"callbackurl": settings.callback_url, "resultv2": RESULTV2}
+    parameters = {"callbackurl": callback_with_token(settings.callback_url, settings.push_token), "resultv2": RESULTV2}
     if settings.salt is not None:
         parameters["salt"] = settings.salt
     if phone:
         parameters["phone"] = phone
     param = {"company": company, "number": number, "key": settings.key, "parameters": parameters}
     return {"schema": "json", "param": json.dumps(param, ensure_ascii=False, separators=(",", ":"))}
+
+
+def callback_with_token(url: str, token: str | None) -> str:
+    """Return the callback URL Kuaidi100 is given: with ``token=<push token>`` added to its query, if set."""
+    if token is None:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
+    return urlunsplit(parts._replace(query=query))
 
 
 def push_ack(ok: bool = True, message: str = "") -> dict[str, Any]:
@@ -164,13 +173,27 @@ class Kuaidi100Carrier:
         """Answer a push callback the way Kuaidi100 expects (see :func:`push_ack`)."""
         return push_ack(ok, message)
 
+    @property
+    def push_signed(self) -> bool:
+        """Tell whether :meth:`parse_push` checks Kuaidi100's signature (a salt is set)."""
+        return self._settings.salt is not None
+
+    @property
+    def push_token(self) -> str | None:
+        """Return the secret the push route must find as ``?token=`` in the callback URL, if set."""
+        return self._settings.push_token
+
     def parse_push(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingResult]:
         """Read a push callback (form fields ``param`` and ``sign``), checking the signature when a salt is set.
 
+        Without a salt the caller must have checked :attr:`push_token`; with neither, every push is refused.
+
         Raises:
-            CarrierAuthError: the signature is missing or wrong.
+            CarrierAuthError: pushes are off (no salt, no token), or the signature is missing or wrong.
             CarrierResponseError: the body is not a readable push.
         """
+        if self._settings.salt is None and self._settings.push_token is None:
+            raise CarrierAuthError("kuaidi100: pushes are off (no salt or push token)", carrier=CODE, code="off")
         try:
             fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError as err:
@@ -185,7 +208,7 @@ class Kuaidi100Carrier:
                 raise CarrierAuthError("kuaidi100: push signature does not match", carrier=CODE, code="sign")
         try:
             payload = json.loads(param)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise CarrierResponseError("kuaidi100: push param is not JSON", carrier=CODE, raw=body) from err
         results = push_results(payload, self._settings.company)
         for result in results:
@@ -211,7 +234,7 @@ class Kuaidi100Carrier:
             raise CarrierResponseError(f"kuaidi100: {path}: HTTP {status}", carrier=CODE, raw=response.text)
         try:
             body = response.json()
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise CarrierResponseError(f"kuaidi100: {path}: not JSON", carrier=CODE, raw=response.text) from err
         if not isinstance(body, dict):
             raise CarrierResponseError(f"kuaidi100: {path}: not a JSON object", carrier=CODE, raw=body)

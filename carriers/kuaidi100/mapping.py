@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from carriers.errors import CarrierResponseError
@@ -99,9 +99,11 @@ def join_ref(company: str, number: str, default_company: str) -> str:
 def parse_time(text: str, raw: object) -> datetime:
     """Read Kuaidi100's "yyyy-MM-dd HH:mm:ss" as a moment in China Standard Time."""
     try:
-        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
-    except ValueError as err:
-        raise CarrierResponseError(f"kuaidi100: bad event time {text!r}", carrier=CARRIER, raw=raw) from err
+        moment = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=SHANGHAI)
+        moment.astimezone(UTC)  # year 1 in Shanghai has no UTC time: refuse it here, not when it is stored
+    except (ValueError, OverflowError) as err:
+        raise CarrierResponseError(f"kuaidi100: bad event time {text[:40]!r}", carrier=CARRIER, raw=raw) from err
+    return moment
 
 
 def to_event(tracking_no: str, event: RawEvent, code: str, raw: object) -> TrackingEvent:

@@ -18,7 +18,9 @@ DEFAULT_BASE_URL = "https://poll.kuaidi100.com"
 #: Kuaidi100 company codes are lower-case letters and digits (yuantong, zhongtong, shunfeng, ems...).
 COMPANY = re.compile(r"[a-z0-9]{2,40}")
 #: Secrets are named by an environment variable (``key_env = "KUAIDI100_KEY"``), never written inline.
-SECRETS = ("customer", "key", "salt")
+SECRETS = ("customer", "key", "salt", "push_token")
+#: Shortest push token accepted: it is all that guards the push route when no salt is set.
+MIN_PUSH_TOKEN = 16
 PLAIN = ("company", "base_url", "callback_url", "timeout_seconds", "retries", "requests_per_second")
 RENAMED = {"timeout": "timeout_seconds"}
 KNOWN = frozenset({f"{name}_env" for name in SECRETS} | set(PLAIN))
@@ -29,8 +31,9 @@ class Kuaidi100Settings:
     """One Kuaidi100 enterprise account; ``customer``, ``key`` and ``salt`` never show in a repr.
 
     ``company`` is the Kuaidi100 company code used for a plain tracking number; a number written
-    ``<company>:<number>`` (``shunfeng:SF1234567890``) names its own. ``salt`` signs the push
-    callbacks of subscriptions (``sign = MD5(param + salt)``); without it pushes are not verified.
+    ``<company>:<number>`` (``shunfeng:SF1234567890``) names its own. Pushes are accepted only when
+    authenticated: ``salt`` makes Kuaidi100 sign each push (``sign = MD5(param + salt)``), and
+    ``push_token`` is a secret the callback URL carries (``?token=``); with neither, pushes are off.
     """
 
     customer: str = field(repr=False)
@@ -39,9 +42,18 @@ class Kuaidi100Settings:
     base_url: str = DEFAULT_BASE_URL
     callback_url: str | None = None
     salt: str | None = field(default=None, repr=False)
+    push_token: str | None = field(default=None, repr=False)
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     retries: int = DEFAULT_RETRIES
     requests_per_second: float = 10.0
+
+    @property
+    def push_auth(self) -> str:
+        """Say how pushes are authenticated, in words for ``check-config`` (no secret in it)."""
+        ways = [w for w, on in (("signed with the salt", self.salt), ("token in the URL", self.push_token)) if on]
+        if not ways:
+            return "off (no salt_env or push_token_env: pushes are refused; queries only)"
+        return "on (" + ", ".join(ways) + ")"
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -68,6 +80,7 @@ class Kuaidi100Settings:
             base_url=_url(raw, "base_url") or DEFAULT_BASE_URL,
             callback_url=_url(raw, "callback_url"),
             salt=_secret(raw, environ, "salt", required=False),
+            push_token=_push_token(raw, environ),
             timeout_seconds=timeout_setting(raw),
             retries=retries_setting(raw),
             requests_per_second=_positive(raw, "requests_per_second", 10.0),
@@ -88,6 +101,14 @@ def _secret(raw: Mapping[str, Any], environ: Mapping[str, str], name: str, requi
     if not value:
         raise ValueError(f"{key}: environment variable {variable} is not set")
     return value
+
+
+def _push_token(raw: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """Read the push token, refusing one short enough to guess."""
+    token = _secret(raw, environ, "push_token", required=False)
+    if token is not None and len(token) < MIN_PUSH_TOKEN:
+        raise ValueError(f"push_token_env: the token must be at least {MIN_PUSH_TOKEN} characters")
+    return token
 
 
 def _url(raw: Mapping[str, Any], key: str) -> str | None:

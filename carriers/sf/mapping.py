@@ -51,7 +51,10 @@ REASON_BY_CODE: dict[str, ExceptionReason] = {
 
 def parse_accept_time(text: str) -> datetime:
     """Read SF's ``acceptTime`` in Asia/Shanghai and return it in UTC (``ValueError`` if malformed)."""
-    return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    try:
+        return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    except OverflowError:  # year 1 in Shanghai is before UTC's year 1
+        raise ValueError(f"acceptTime out of range: {text!r}") from None
 
 
 def to_event(tracking_no: str, route: Route) -> TrackingEvent:

@@ -39,6 +39,14 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _json(text: str, where: str) -> Any:
+    """Decode JSON; nesting too deep for the decoder is a ``ValueError`` like any other unreadable text."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply") from None
+
+
 def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise ValueError(f"{where}: expected a JSON array, got {type(value).__name__}")
@@ -57,7 +65,7 @@ class Envelope:
     @classmethod
     def parse(cls, text: str) -> Envelope:
         """Read the response body; raises ``ValueError`` if it is not SF's envelope."""
-        body = _object(json.loads(text), "response")
+        body = _object(_json(text, "response"), "response")
         data = body.get("apiResultData")
         if data is not None and not isinstance(data, str | dict):
             raise ValueError(f"response.apiResultData: expected a JSON string, got {type(data).__name__}")
@@ -83,7 +91,7 @@ class BizResult:
         """Read ``apiResultData`` (a JSON string, or an object already decoded)."""
         if data is None:
             raise ValueError("response.apiResultData: missing although apiResultCode is A1000")
-        body = _object(json.loads(data) if isinstance(data, str) else data, "apiResultData")
+        body = _object(_json(data, "apiResultData") if isinstance(data, str) else data, "apiResultData")
         success = body.get("success")
         if not isinstance(success, bool):
             raise ValueError(f"apiResultData.success: expected true or false, got {success!r}")

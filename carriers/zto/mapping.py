@@ -48,9 +48,12 @@ REASON_BY_CODE: dict[str, ExceptionReason] = {
 def parse_scan_date(text: str) -> datetime:
     """Read ``scanDate`` (epoch milliseconds, or Shanghai local time) in UTC; ``ValueError`` if neither."""
     value = text.strip()
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    try:
+        if value.isascii() and value.isdigit():
+            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    except (OverflowError, OSError):  # milliseconds past year 9999, or year 1 in Shanghai
+        raise ValueError(f"scanDate out of range: {text[:40]!r}") from None
 
 
 def to_event(tracking_no: str, scan: Scan) -> TrackingEvent:

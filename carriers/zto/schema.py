@@ -55,7 +55,11 @@ class Answer:
     @classmethod
     def parse(cls, text: str) -> Answer:
         """Read the response body; raises ``ValueError`` if it is not ZOP's answer object."""
-        body = _object(json.loads(text), "response")
+        try:
+            decoded = json.loads(text)
+        except RecursionError:
+            raise ValueError("response: JSON nested too deeply") from None
+        body = _object(decoded, "response")
         status = body.get("status")
         if not isinstance(status, bool):
             raise ValueError(f"response.status: expected true or false, got {status!r}")

@@ -14,17 +14,19 @@ is short enough to be useful. ``allowed`` lists the accepted values where there 
     ApiError (an HTTPException, so FastAPI re-raises it untouched from body parsing)
     ├── 400 invalid_json            the body is not JSON
     ├── 401 unauthorized            missing or wrong bearer token
-    │       missing_signature, stale_timestamp, bad_signature   (signed endpoints)
+    │       missing_signature, stale_timestamp, bad_signature, bad_token   (signed endpoints)
     ├── 404 not_found, unknown_carrier
+    │       push_disabled           a carrier push route with no authentication configured (off)
     ├── 409 already_resolved, refund_conflict
     ├── 413 too_large
     ├── 422 invalid_field, missing_field, unknown_field
     ├── 501 push_not_supported
-    └── 503 not_configured
+    └── 503 not_configured, database_unavailable (the database is down or timed out; retry)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,12 +34,18 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger("monitor.api")
 
 #: Longest string echoed back as ``value``: enough to spot a typo, not a way to reflect a payload.
 MAX_ECHO = 200
+#: Largest integer echoed back (a 5,000-digit one would not even turn into text).
+MAX_ECHO_INT = 2**63
+#: Seconds a client should wait before retrying when the database is unavailable.
+RETRY_AFTER_SECONDS = 5
 _UNSET: Any = object()
 #: ``code`` for HTTP errors raised by the framework itself (unknown route, wrong method...).
 CODE_BY_STATUS = {
@@ -57,11 +65,24 @@ CODE_BY_STATUS = {
 
 def echo(value: Any) -> Any:
     """Return ``value`` if it is a short scalar worth echoing, else the unset marker."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, str) and len(value) <= MAX_ECHO:
+    if isinstance(value, int) and abs(value) <= MAX_ECHO_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):  # inf and NaN are not JSON
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ECHO and _encodable(value):
         return value
     return _UNSET
+
+
+def _encodable(text: str) -> bool:
+    """Tell whether ``text`` can go out as UTF-8 (a lone surrogate cannot)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ApiError(HTTPException):
@@ -151,8 +172,30 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=500)
 
 
+def database_down(exc: BaseException) -> bool:
+    """Tell whether ``exc`` means the database is unreachable, locked or too slow, not that our SQL is wrong."""
+    if isinstance(exc, OperationalError | PoolTimeout | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not database_down(exc):
+        raise exc  # a bug of ours: the last-resort handler answers 500 internal_error and logs the traceback
+    log.warning("http.database_unavailable", method=request.method, path=request.url.path, error=type(exc).__name__)
+    error = ApiError(
+        503,
+        "database_unavailable",
+        "the database is unavailable or too slow; try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+    return JSONResponse(error.body(), status_code=503, headers=error.headers)
+
+
 def install(app: FastAPI) -> None:
     """Make every error, ours or the framework's, answer in the one shape."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for kind in (DBAPIError, PoolTimeout, TimeoutError):
+        app.add_exception_handler(kind, _database_error)
     app.add_exception_handler(Exception, _unexpected)

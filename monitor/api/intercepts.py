@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from monitor.api.context import Ctx, Cursor, Limit, cursor_id
+from monitor.api.context import Ctx, Cursor, Limit, cursor_id, text_query
 from monitor.api.schemas import InterceptOut, InterceptState, Page, errors
-from monitor.store.views import read
 
 router = APIRouter(tags=["intercepts"])
 
@@ -29,11 +28,10 @@ async def list_intercepts(
     limit: Limit = 100,
     cursor: Cursor = None,
     state: Annotated[InterceptState | None, Query(description="Intercept state.")] = None,
-    carrier: Annotated[str | None, Query(description="Carrier code.")] = None,
+    carrier: Annotated[str | None, text_query("Carrier code.")] = None,
 ) -> Page[InterceptOut]:
     """Return one page of intercepts."""
-    with read(ctx.store) as views:
-        page = views.intercepts(
-            state=state.value if state else None, carrier=carrier, limit=limit, before=cursor_id(cursor)
-        )
+    before = cursor_id(cursor)
+    wanted = state.value if state else None
+    page = await ctx.read(lambda views: views.intercepts(state=wanted, carrier=carrier, limit=limit, before=before))
     return Page[InterceptOut].of([InterceptOut.of(r) for r in page.rows], page.next_cursor)

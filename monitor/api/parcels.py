@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from carriers.model import Status
-from monitor.api.context import Ctx, Cursor, Limit, cursor_id
+from monitor.api.context import Ctx, Cursor, Limit, cursor_id, text_path, text_query
 from monitor.api.errors import ApiError
 from monitor.api.schemas import (
     ActionOut,
@@ -21,7 +21,7 @@ from monitor.api.schemas import (
     TicketOut,
     errors,
 )
-from monitor.store.views import read
+from monitor.store.views import Views
 
 router = APIRouter(tags=["parcels"])
 
@@ -37,21 +37,19 @@ async def list_parcels(
     ctx: Ctx,
     limit: Limit = 100,
     cursor: Cursor = None,
-    carrier: Annotated[str | None, Query(description="Carrier code.", examples=["kuaidi100"])] = None,
-    shop: Annotated[str | None, Query(description="Shop name.")] = None,
+    carrier: Annotated[str | None, text_query("Carrier code.", ["kuaidi100"])] = None,
+    shop: Annotated[str | None, text_query("Shop name.")] = None,
     status: Annotated[Status | None, Query(description="Normalized status.")] = None,
-    order_id: Annotated[str | None, Query(description="The shop's order id.")] = None,
+    order_id: Annotated[str | None, text_query("The shop's order id.")] = None,
 ) -> Page[ParcelOut]:
     """Return one page of parcels."""
-    with read(ctx.store) as views:
-        page = views.parcels(
-            carrier=carrier,
-            shop=shop,
-            status=status.value if status else None,
-            order_id=order_id,
-            limit=limit,
-            before=cursor_id(cursor),
+    before = cursor_id(cursor)
+    wanted = status.value if status else None
+    page = await ctx.read(
+        lambda views: views.parcels(
+            carrier=carrier, shop=shop, status=wanted, order_id=order_id, limit=limit, before=before
         )
+    )
     return Page[ParcelOut].of([ParcelOut.of(r) for r in page.rows], page.next_cursor)
 
 
@@ -64,20 +62,31 @@ async def list_parcels(
         "Mobile numbers inside carrier texts are masked (`138****5678`)."
     ),
     response_model=ParcelDetail,
-    responses=errors(401, 404),
+    responses=errors(401, 404, 422),
 )
-async def get_parcel(carrier: str, tracking_no: str, ctx: Ctx) -> ParcelDetail:
+async def get_parcel(
+    carrier: Annotated[str, text_path("Carrier code.")],
+    tracking_no: Annotated[str, text_path("The carrier's tracking number.")],
+    ctx: Ctx,
+) -> ParcelDetail:
     """Return everything known about one parcel."""
-    with read(ctx.store) as views:
-        parcel = views.parcel(carrier, tracking_no)
-        if parcel is None:
-            raise ApiError(404, "not_found", f"no parcel {carrier} {tracking_no}", field="tracking_no")
-        return ParcelDetail(
-            parcel=ParcelOut.of(parcel),
-            timeline=[EventOut.of(r) for r in views.events_of(parcel.id)],
-            anomalies=[AnomalyOut.of(r) for r in views.anomalies_of(parcel.id)],
-            tickets=[TicketOut.of(r) for r in views.tickets_of(parcel.id)],
-            intercepts=[InterceptOut.of(r) for r in views.intercepts_of(parcel.id)],
-            actions=[ActionOut.of(r) for r in views.actions_of(parcel.id)],
-            activity=[ActivityOut(**a) for a in views.activity_of(parcel.id)],
-        )
+    detail = await ctx.read(lambda views: _detail(views, carrier, tracking_no))
+    if detail is None:
+        raise ApiError(404, "not_found", f"no parcel {carrier} {tracking_no}", field="tracking_no")
+    return detail
+
+
+def _detail(views: Views, carrier: str, tracking_no: str) -> ParcelDetail | None:
+    """Read one parcel and everything about it in one transaction."""
+    parcel = views.parcel(carrier, tracking_no)
+    if parcel is None:
+        return None
+    return ParcelDetail(
+        parcel=ParcelOut.of(parcel),
+        timeline=[EventOut.of(r) for r in views.events_of(parcel.id)],
+        anomalies=[AnomalyOut.of(r) for r in views.anomalies_of(parcel.id)],
+        tickets=[TicketOut.of(r) for r in views.tickets_of(parcel.id)],
+        intercepts=[InterceptOut.of(r) for r in views.intercepts_of(parcel.id)],
+        actions=[ActionOut.of(r) for r in views.actions_of(parcel.id)],
+        activity=[ActivityOut(**a) for a in views.activity_of(parcel.id)],
+    )

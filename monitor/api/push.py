@@ -1,23 +1,31 @@
 """POST /api/v1/carriers/{carrier}/push: a carrier's subscription callback, in its own format.
 
-The adapter reads and authenticates the request (``parse_push``: Kuaidi100 checks
-MD5(param + salt)), so this route needs no bearer token. The answer is the adapter's own
-acknowledgement, because carriers retry until they read the reply they expect.
+No bearer token (carriers have none), but never open: an adapter says how its pushes are
+authenticated, and a push route with no way configured is off (404, logged as ``push.disabled``).
+
+- ``push_signed`` (bool): ``parse_push`` checks the carrier's own signature (Kuaidi100: a salt
+  is set, ``sign = MD5(param + salt)``).
+- ``push_token`` (str or None): a secret the callback URL carries as ``?token=``, compared here
+  in constant time before the body is read.
+
+Both may be on; then both are checked. The answer is the adapter's own acknowledgement,
+because carriers retry until they read the reply they expect.
 """
 
 from __future__ import annotations
 
+import hmac
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from carriers.adapter import SupportsPush
 from carriers.errors import CarrierAuthError, CarrierResponseError
-from monitor.api.context import Ctx
+from monitor.api.context import Ctx, text_path
 from monitor.api.errors import ApiError
 from monitor.api.schemas import errors
 
@@ -61,17 +69,25 @@ def _refuse(adapter: object, status: int, code: str, message: str) -> JSONRespon
     return JSONResponse(ApiError(status, code, message).body(), status_code=status)
 
 
+def push_auth(adapter: object) -> tuple[bool, str | None]:
+    """Return whether the adapter checks a signature, and the callback URL's token if one is set."""
+    token = getattr(adapter, "push_token", None)
+    return bool(getattr(adapter, "push_signed", False)), token if isinstance(token, str) and token else None
+
+
 @router.post(
     "/carriers/{carrier}/push",
     summary="Carrier push callback (signed by the carrier)",
     description=(
         "Give this URL to the carrier as its callback, e.g. for Kuaidi100 "
-        "`https://<your host>/api/v1/carriers/kuaidi100/push` as `callback_url`. **No bearer token**: the "
-        "adapter authenticates the push its own way (Kuaidi100: `sign = MD5(param + salt)`, upper-case hex). "
-        "Events are stored and rules run before the answer, which is the carrier's own acknowledgement "
-        '(Kuaidi100: `{"result": true, "returnCode": "200", "message": "成功"}`; `{"ok": true}` for an '
-        "adapter without one). A bad signature is 401, an unreadable push 400, both in the carrier's failure "
-        "format when it has one."
+        "`https://<your host>/api/v1/carriers/kuaidi100/push` as `callback_url`. **No bearer token**, but "
+        "never open: the carrier's signature (Kuaidi100: `sign = MD5(param + salt)`, upper-case hex, when "
+        "`salt_env` is set) and/or a secret `token` in the callback URL (Kuaidi100: `push_token_env`; the "
+        "adapter adds it to the URL it subscribes with). A carrier with neither configured has its push "
+        "route off: 404 `push_disabled`. Events are stored and rules run before the answer, which is the "
+        'carrier\'s own acknowledgement (Kuaidi100: `{"result": true, "returnCode": "200", "message": "成功"}`; '
+        '`{"ok": true}` for an adapter without one). A bad signature or token is 401, an unreadable push 400, '
+        "all in the carrier's failure format when it has one."
     ),
     responses={
         200: {
@@ -79,23 +95,30 @@ def _refuse(adapter: object, status: int, code: str, message: str) -> JSONRespon
             "content": {"application/json": {"example": ACK_EXAMPLE}},
         }
     }
-    | errors(400, 401, 404, 413, 501),
+    | errors(400, 401, 404, 413, 422, 501),
     openapi_extra={"requestBody": BODY},
 )
-async def carrier_push(carrier: str, request: Request, ctx: Ctx) -> JSONResponse:
+async def carrier_push(
+    carrier: Annotated[str, text_path("Carrier code, e.g. `kuaidi100`.", max_length=32)],
+    request: Request,
+    ctx: Ctx,
+    token: Annotated[
+        str | None, Query(max_length=256, description="The push token, when the carrier's push route has one.")
+    ] = None,
+) -> JSONResponse:
     """Let the adapter read the push, ingest its events, and acknowledge as the carrier expects."""
     adapter = ctx.adapters.get(carrier)
-    if adapter is None:
-        raise ApiError(
-            404,
-            "unknown_carrier",
-            f"no adapter is configured for carrier {carrier!r}",
-            field="carrier",
-            value=carrier,
-            allowed=sorted(ctx.adapters),
-        )
+    if adapter is None:  # the configured carriers are not listed: nobody outside needs to learn them
+        raise ApiError(404, "unknown_carrier", "no push route for this carrier", field="carrier")
     if not isinstance(adapter, SupportsPush):
         raise ApiError(501, "push_not_supported", f"carrier {carrier!r} does not take push callbacks", field="carrier")
+    signed, expected = push_auth(adapter)
+    if not signed and expected is None:
+        log.warning("push.disabled", carrier=carrier, reason="no signature check and no push token configured")
+        return _refuse(adapter, 404, "push_disabled", "push callbacks are off for this carrier")
+    if expected is not None and not hmac.compare_digest((token or "").encode(), expected.encode()):
+        log.warning("push.refused", carrier=carrier, error="bad_token")
+        return _refuse(adapter, 401, "bad_token", "the callback URL's token does not match")
     body = await request.body()
     try:
         results = adapter.parse_push(body, dict(request.headers))

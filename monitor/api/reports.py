@@ -12,20 +12,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from monitor.api.context import Ctx
+from monitor.api.context import Ctx, text_path, text_query
+from monitor.api.errors import ApiError
 from monitor.api.schemas import errors
 from monitor.reports import build_report, report_json
 
 router = APIRouter(tags=["reports"])
 
 Days = Annotated[int, Query(ge=1, le=366, description="How many local days back, today included.", examples=[7])]
-Shop = Annotated[str | None, Query(description="Only this shop.", examples=["旗舰店"])]
-Carrier = Annotated[str | None, Query(description="Only this carrier code.", examples=["sf"])]
+Shop = Annotated[str | None, text_query("Only this shop.", ["旗舰店"])]
+Carrier = Annotated[str | None, text_query("Only this carrier code.", ["sf"])]
+Name = Annotated[str, text_path("`pickup-rate`, `intercepts` or `anomalies`.", max_length=32)]
 SECTIONS = {"pickup-rate": "pickup", "intercepts": "intercepts", "anomalies": "anomalies"}
 
 
-def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) -> dict[str, Any]:
-    return report_json(build_report(ctx.store, ctx.clock, days, ctx.timezone, shop, carrier))
+async def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) -> dict[str, Any]:
+    """Build the report off the event loop (it reads the store)."""
+    report = await ctx.offload(build_report, ctx.store, ctx.clock, days, ctx.timezone, shop, carrier)
+    return report_json(report)
 
 
 @router.get(
@@ -38,7 +42,7 @@ def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) -> dict[
 )
 async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
     """Return every report of the window."""
-    return _report(ctx, days, shop, carrier)
+    return await _report(ctx, days, shop, carrier)
 
 
 @router.get(
@@ -47,12 +51,12 @@ async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carr
     description="`pickup-rate`, `intercepts` or `anomalies`: one section of `GET /reports`, with its window.",
     responses=errors(401, 404, 422),
 )
-async def one_report(ctx: Ctx, name: str, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
+async def one_report(
+    ctx: Ctx, name: Name, days: Days = 7, shop: Shop = None, carrier: Carrier = None
+) -> dict[str, Any]:
     """Return one report of the window."""
-    from monitor.api.errors import ApiError
-
     section = SECTIONS.get(name)
     if section is None:
         raise ApiError(404, "not_found", f"no report {name!r} (known: {', '.join(SECTIONS)})", field="name", value=name)
-    data = _report(ctx, days, shop, carrier)
+    data = await _report(ctx, days, shop, carrier)
     return {"window": data["window"], "filters": data["filters"], section: data[section]}

@@ -19,11 +19,20 @@ from monitor.logging import mask_phone_numbers
 from monitor.rules.ruleset import RULE_IDS
 
 RuleId = StrEnum("RuleId", {rule: rule for rule in RULE_IDS})  # type: ignore[misc]
-INTERCEPT_STATES = ("held", "requested", "pending", "accepted", "rejected", "succeeded", "failed", "skipped")
+INTERCEPT_STATES = (
+    "held", "requested", "pending", "accepted", "rejected", "succeeded", "failed", "skipped", "joined",
+)  # fmt: skip
 InterceptState = StrEnum("InterceptState", {s: s for s in INTERCEPT_STATES})  # type: ignore[misc]
 AnomalyFilter = Literal["open", "acknowledged", "resolved", "active"]
 RefundType = Literal[REFUND_TYPES]  # type: ignore[valid-type]
 T = TypeVar("T")
+
+
+#: Text with something besides spaces and no NUL (PostgreSQL refuses NUL in text), as ids must be.
+WORD = r"^[^\x00]*[^\x00\s][^\x00]*$"
+NO_NUL = r"^[^\x00]*$"
+#: Shipment times: years 2000 to 2100 (beyond, zone conversion and deadline arithmetic overflow).
+YEARS = r"^(20[0-9]{2}|2100)-"
 
 
 def yuan(fen: int | None) -> float | None:
@@ -79,17 +88,36 @@ class ShipmentIn(BaseModel):
         },
     )
 
-    order_id: str = Field(max_length=64, description="The shop's order id.")
-    carrier: str = Field(max_length=32, description="Carrier code of a configured adapter, e.g. `kuaidi100`, `sf`.")
-    tracking_no: str = Field(max_length=64, description="The carrier's tracking number.")
-    shipped_at: datetime = Field(description="When the tracking number was uploaded, ISO 8601 with an offset.")
-    pickup_deadline: datetime | None = Field(None, description="Own pickup deadline; default shipped_at + 24 h.")
-    promised_delivery: datetime | None = Field(None, description="Promised delivery time, if any.")
+    order_id: str = Field(max_length=64, pattern=WORD, description="The shop's order id.")
+    carrier: str = Field(
+        max_length=32, pattern=WORD, description="Carrier code of a configured adapter, e.g. `kuaidi100`, `sf`."
+    )
+    tracking_no: str = Field(max_length=64, pattern=WORD, description="The carrier's tracking number.")
+    shipped_at: datetime = Field(
+        description="When the tracking number was uploaded, ISO 8601 with an offset, years 2000–2100.",
+        json_schema_extra={"pattern": YEARS},
+    )
+    pickup_deadline: datetime | None = Field(
+        None, description="Own pickup deadline; default shipped_at + 24 h.", json_schema_extra={"pattern": YEARS}
+    )
+    promised_delivery: datetime | None = Field(
+        None, description="Promised delivery time, if any.", json_schema_extra={"pattern": YEARS}
+    )
     presale: bool = Field(False, description="Presale order (longer pickup allowance).")
-    shop: str = Field("", max_length=64, description="Shop name; thresholds can differ per shop.")
+    shop: str = Field("", max_length=64, pattern=NO_NUL, description="Shop name; thresholds can differ per shop.")
     origin_province: str | None = Field(None, description="Province shipped from, e.g. `浙江` or `浙江省`.")
     destination_province: str | None = Field(None, description="Province shipped to; picks the stall threshold.")
-    amount: str | float | None = Field(None, description="Order amount in yuan (text or number), for compensation.")
+    amount: str | float | None = Field(
+        None,
+        description="Order amount in yuan (text or number), 0 to 21,474,836.47, for compensation.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,7}(\.[0-9]{1,2})?$"},
+                {"type": "number", "minimum": 0, "maximum": 21474836.47},
+                {"type": "null"},
+            ]
+        },
+    )
 
 
 class ShipmentBatchIn(BaseModel):
@@ -134,8 +162,9 @@ class DecisionOut(BaseModel):
     carrier: str = Field(examples=["sandbox"])
     tracking_no: str = Field(examples=["SBX1808700088"])
     decision: str = Field(
-        description="held | requested | pending | accepted | rejected | failed | succeeded | skipped",
-        examples=["accepted"],
+        description="held | intercept_requested | joined | skipped; a repeated refund_id answers the state now: "
+        "pending | accepted | rejected | failed | succeeded",
+        examples=["intercept_requested"],
     )
     reason: str = Field(examples=[""])
 

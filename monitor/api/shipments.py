@@ -14,8 +14,10 @@ from fastapi import APIRouter, Request, Response
 from monitor.api.body import parse_json, type_name
 from monitor.api.context import ApiContext, Ctx
 from monitor.api.errors import ApiError
+from monitor.api.principal import allowed
 from monitor.api.schemas import ShipmentIn, ShipmentsReceived, errors
 from monitor.errors import ShipmentError
+from monitor.people.roles import Permission
 from monitor.shipments import Shipment
 from monitor.store.models import Parcel
 
@@ -154,6 +156,7 @@ def parse_shipments(body: Any, ctx: ApiContext) -> list[Shipment]:
 
 @router.post(
     "/shipments",
+    dependencies=[allowed(Permission.SHIPMENTS)],
     summary="Add shipments to watch",
     description=(
         'Send one shipment object, or `{"shipments": [...]}` with up to 10,000. Times are ISO 8601 '
@@ -165,12 +168,12 @@ def parse_shipments(body: Any, ctx: ApiContext) -> list[Shipment]:
     response_model=ShipmentsReceived,
     status_code=201,
     responses={200: {"model": ShipmentsReceived, "description": "Every shipment was known already."}}
-    | errors(400, 401, 413, 422),
+    | errors(400, 401, 403, 413, 422),
     openapi_extra={"requestBody": BODY},
 )
 async def add_shipments(request: Request, response: Response, ctx: Ctx) -> ShipmentsReceived:
     """Validate all, store all, and say how many were new."""
     shipments = parse_shipments(parse_json(await request.body()), ctx)
-    created = ctx.monitor.add_shipments(shipments) if shipments else 0
+    created = await ctx.offload(ctx.monitor.add_shipments, shipments) if shipments else 0
     response.status_code = 201 if created else 200
     return ShipmentsReceived(received=len(shipments), created=created, existing=len(shipments) - created)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from monitor.api.context import Ctx, Cursor, Limit, cursor_id
+from monitor.api.context import Ctx, Cursor, Limit, cursor_id, text_query
 from monitor.api.schemas import Page, TicketOut, errors
-from monitor.store.views import read
 
 router = APIRouter(tags=["tickets"])
 
@@ -25,10 +24,10 @@ async def list_tickets(
     ctx: Ctx,
     limit: Limit = 100,
     cursor: Cursor = None,
-    state: Annotated[str | None, Query(description="Ticket state.", examples=["open"])] = None,
-    carrier: Annotated[str | None, Query(description="Carrier code.")] = None,
+    state: Annotated[str | None, text_query("Ticket state.", ["open"])] = None,
+    carrier: Annotated[str | None, text_query("Carrier code.")] = None,
 ) -> Page[TicketOut]:
     """Return one page of tickets."""
-    with read(ctx.store) as views:
-        page = views.tickets(state=state, carrier=carrier, limit=limit, before=cursor_id(cursor))
+    before = cursor_id(cursor)
+    page = await ctx.read(lambda views: views.tickets(state=state, carrier=carrier, limit=limit, before=before))
     return Page[TicketOut].of([TicketOut.of(r) for r in page.rows], page.next_cursor)

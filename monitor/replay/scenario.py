@@ -1,9 +1,14 @@
-"""Read a scenario (REPLAY.md): one JSON object per line, checked whole before anything runs."""
+"""Read a scenario (REPLAY.md): one JSON object per line, checked whole before anything runs.
+
+Whatever the file holds — bytes that are not UTF-8, JSON nested thousands deep, integers of
+thousands of digits, years that overflow in UTC — the reader raises :class:`ScenarioError` with
+the line number, never another exception.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,11 +48,31 @@ class Verdict:
     answer: InterceptResult
 
 
-def parse(lines: Iterable[str]) -> list[Step]:
+def _lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
+    """Yield (number, text) of each line; a line that is not UTF-8 is a ScenarioError, not a decode error."""
+    iterator = iter(lines)
+    number = 0
+    while True:
+        number += 1
+        try:
+            text = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:  # a text file decodes in blocks: the bad byte is on this line or a later one
+            raise ScenarioError(number, "not UTF-8 text (here or on a following line)") from None
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ScenarioError(number, "not UTF-8 text") from None
+        yield number, text
+
+
+def parse(lines: Iterable[str | bytes]) -> list[Step]:
     """Parse and check every line; raise ScenarioError at the first bad one."""
     steps: list[Step] = []
     last: datetime | None = None
-    for number, text in enumerate(lines, start=1):
+    for number, text in _lines(lines):
         if not text.strip():
             continue
         if steps and steps[-1].kind == "end":
@@ -56,6 +81,10 @@ def parse(lines: Iterable[str]) -> list[Step]:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
             raise ScenarioError(number, f"not valid JSON ({err.msg} at column {err.colno})") from None
+        except RecursionError:
+            raise ScenarioError(number, "not valid JSON (nested too deeply)") from None
+        except ValueError as err:  # e.g. an integer of more than 4,300 digits
+            raise ScenarioError(number, f"not valid JSON ({err})") from None
         if not isinstance(raw, dict):
             raise ScenarioError(number, f"expected a JSON object, got {type(raw).__name__}")
         step = _step(number, raw)
@@ -68,7 +97,7 @@ def parse(lines: Iterable[str]) -> list[Step]:
 
 def _step(number: int, raw: dict[str, Any]) -> Step:
     kind = raw.get("kind")
-    if kind not in REQUIRED:
+    if not isinstance(kind, str) or kind not in REQUIRED:  # an array or object cannot be looked up
         raise ScenarioError(number, f"unknown kind {kind!r} (expected one of {', '.join(REQUIRED)})")
     for key in REQUIRED[kind]:
         if raw.get(key) in (None, ""):
@@ -79,6 +108,8 @@ def _step(number: int, raw: dict[str, Any]) -> Step:
         payload = _payload(number, kind, raw, at)
     except ShipmentError as err:
         raise ScenarioError(number, f"bad {err.field}: {err}") from None
+    except ArithmeticError as err:  # an amount or a time out of range (Decimal overflow, a year past UTC's range)
+        raise ScenarioError(number, f"a value out of range ({type(err).__name__})") from None
     return Step(number, kind, at, payload, offset)
 
 
@@ -141,4 +172,7 @@ def _time(number: int, raw: dict[str, Any], key: str) -> datetime:
         raise ScenarioError(number, f"bad time in {key!r}: {value!r} (expected ISO 8601 with an offset)")
     if moment.tzinfo is None:
         raise ScenarioError(number, f"bad time in {key!r}: {value!r} has no offset (write e.g. +08:00)")
-    return as_utc(moment)
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        raise ScenarioError(number, f"bad time in {key!r}: {value!r} is out of range in UTC") from None

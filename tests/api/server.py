@@ -26,6 +26,7 @@ from sqlmodel import SQLModel
 from carriers.kuaidi100 import Kuaidi100Carrier
 from carriers.model import Status, TrackingEvent
 from carriers.sandbox import SandboxCarrier
+from carriers.testing.kuaidi100 import make_settings
 from monitor.alerts.channels.console import ConsoleChannel
 from monitor.api import ApiContext, create_app
 from monitor.clock import SimulatedClock
@@ -34,7 +35,7 @@ from monitor.metrics import Metrics
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
 from monitor.store.store import Store
-from tests.carriers.kuaidi100.fake_kuaidi100 import fixture, make_settings
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 TOKEN = "test-token-5f2c9a"
 SECRET = "refund-secret-8d1e"

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.api.server import DOCS, SECRET, SNIPPET, ApiServer, stored
-from tests.carriers.kuaidi100.fake_kuaidi100 import fixture
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 
 def shell_block(after: str) -> str:

@@ -12,11 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from carriers.model import Status
+from carriers.testing.server import closed_port
 from monitor.metrics import Metrics
 from monitor.store.db import make_engine
 from monitor.store.store import Store
 from tests.api.server import DOCS, SECRET, START, TOKEN, ApiServer, running_api
-from tests.carriers.kuaidi100.fake_kuaidi100 import closed_port, fixture
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 FAMILIES = {
     "parcel_monitor_polls",

@@ -1,22 +1,35 @@
-"""POST /api/v1/carriers/{carrier}/push: the Kuaidi100 adapter reads the push, we store and acknowledge."""
+"""POST /api/v1/carriers/{carrier}/push: the Kuaidi100 adapter reads the push, we store and acknowledge.
+
+Every push route is authenticated, never open by default: the carrier's signature (a salt) or a
+token in the callback URL; with neither configured the route is off.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
+from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from carriers.errors import CarrierAuthError, CarrierResponseError
+from carriers.kuaidi100 import Kuaidi100Carrier, Kuaidi100Settings, build_subscribe
 from carriers.model import Status, TrackingEvent, TrackingResult
+from carriers.testing.kuaidi100 import make_settings
+from monitor.store.models import Parcel
 from monitor.store.store import Store
 from tests.api.server import SALT, ApiServer, running_api, stored
-from tests.carriers.kuaidi100.fake_kuaidi100 import fixture
+from tests.carriers.payloads import kuaidi100_recorded as fixture
+from tests.helpers import CLI
 
 PUSH = fixture("push_callback")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -112,9 +125,12 @@ def test_an_unreadable_push_is_400(api: ApiServer) -> None:
     assert "not JSON" in response.json()["message"]
 
 
-def test_an_unknown_carrier_is_404_listing_the_known_ones(api: ApiServer) -> None:
-    error = push(api, b"x", carrier="yunda").json()["error"]
-    assert (error["code"], error["value"], error["allowed"]) == ("unknown_carrier", "yunda", ["kuaidi100", "sandbox"])
+def test_an_unknown_carrier_is_404_without_listing_the_configured_ones(api: ApiServer) -> None:
+    response = push(api, b"x", carrier="yunda")
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["field"]) == (404, "unknown_carrier", "carrier")
+    assert "allowed" not in error
+    assert "kuaidi100" not in response.text and "sandbox" not in response.text
 
 
 def test_a_carrier_without_push_is_501(api: ApiServer) -> None:
@@ -142,6 +158,7 @@ class AckingCarrier:
     """A carrier that answers pushes in its own format, failures included."""
 
     code = "acking"
+    push_signed = True  # parse_push checks the X-Token header itself
 
     def parse_push(self, body: bytes, headers: Mapping[str, str]) -> list[TrackingResult]:
         if headers.get("x-token") != "ok":
@@ -203,3 +220,159 @@ def test_an_adapter_bug_is_a_500_in_the_one_shape_and_the_server_goes_on(api_wit
     assert broken.json()["error"]["code"] == "internal_error"
     assert "mapping bug" not in broken.text
     assert after.status_code == 200
+
+
+# -- no salt, no token: the route is off; a token in the callback URL turns it on ---------------
+
+TOKEN = "push-token-3c9e1b7a5d"
+TRANSIT = datetime(2026, 11, 11, 8, 0, tzinfo=UTC)
+
+
+def forged_delivered(no: str = "ZT7800000000003") -> bytes:
+    """A Kuaidi100-shaped "delivered" push signed by nobody (anyone can write one)."""
+    param = json.loads(PUSH["param"])
+    param["lastResult"]["nu"] = no
+    param["lastResult"]["state"] = "3"
+    param["lastResult"]["data"] = [
+        {"time": "2026-11-11 18:00:00", "ftime": "2026-11-11 18:00:00", "context": "已签收", "status": "签收",
+         "statusCode": "301"},
+    ]  # fmt: skip
+    return form(json.dumps(param, ensure_ascii=False), None)
+
+
+def next_poll(api: ApiServer, no: str = "ZT7800000000003") -> datetime | None:
+    column = Parcel.__table__.c
+    with api.store.engine.connect() as conn:
+        return conn.execute(select(column.next_poll_at).where(column.tracking_no == no)).scalar()
+
+
+def serve_kuaidi100(store: Store, **settings: Any) -> Iterator[ApiServer]:
+    """Serve the API with a Kuaidi100 adapter of these settings (no salt unless given)."""
+    http = httpx.AsyncClient()
+    adapter = Kuaidi100Carrier(make_settings(**settings), http)
+    with running_api(store, extra_adapters={"kuaidi100": adapter}) as server:
+        yield server
+        server.call(http.aclose())
+
+
+@pytest.fixture
+def unsigned_api(store: Store) -> Iterator[ApiServer]:
+    """The API with Kuaidi100 configured without salt and without push token (the old open default)."""
+    yield from serve_kuaidi100(store)
+
+
+@pytest.fixture
+def token_api(store: Store) -> Iterator[ApiServer]:
+    """The API with Kuaidi100 authenticated by a token in the callback URL only."""
+    yield from serve_kuaidi100(store, push_token=TOKEN)
+
+
+def test_a_forged_delivered_push_without_salt_is_refused_and_changes_nothing(unsigned_api: ApiServer) -> None:
+    api = unsigned_api
+    ship_kuaidi100(api)
+    api.scan("ZT7800000000003", Status.IN_TRANSIT, TRANSIT, carrier="kuaidi100", raw_code="0")
+    polling = next_poll(api)
+    before = stored(api.store)
+    with capture_logs() as logs:
+        response = push(api, forged_delivered())
+    assert response.status_code == 404
+    assert response.json() == {
+        "result": False,
+        "returnCode": "500",
+        "message": "push callbacks are off for this carrier",
+    }
+    assert stored(api.store) == before
+    with api.client() as http:
+        parcel = http.get("/api/v1/parcels/kuaidi100/ZT7800000000003").json()["parcel"]
+    assert (parcel["status"], parcel["delivered_at"]) == ("in_transit", None)
+    assert polling is not None and next_poll(api) == polling  # polling goes on
+    (disabled,) = [e for e in logs if e["event"] == "push.disabled"]
+    assert disabled["carrier"] == "kuaidi100" and "no push token" in disabled["reason"]
+
+
+def test_the_adapter_itself_refuses_pushes_with_neither_salt_nor_token() -> None:
+    adapter = Kuaidi100Carrier(make_settings(), httpx.AsyncClient())
+    assert (adapter.push_signed, adapter.push_token) == (False, None)
+    with pytest.raises(CarrierAuthError, match="pushes are off"):
+        adapter.parse_push(forged_delivered(), {})
+
+
+def test_a_push_with_the_callback_token_is_accepted(token_api: ApiServer) -> None:
+    api = token_api
+    ship_kuaidi100(api)
+    with api.client(token=None) as http:
+        response = http.post(f"/api/v1/carriers/kuaidi100/push?token={TOKEN}", content=forged_delivered(), headers=FORM)
+    assert (response.status_code, response.json()) == (200, KUAIDI100_ACK)
+    with api.client() as http:
+        assert http.get("/api/v1/parcels/kuaidi100/ZT7800000000003").json()["parcel"]["status"] == "delivered"
+
+
+@pytest.mark.parametrize("query", ["", "?token=", "?token=push-token-3c9e1b7a5e", f"?token={TOKEN}x"])
+def test_a_push_without_the_right_token_is_401_and_stores_nothing(token_api: ApiServer, query: str) -> None:
+    api = token_api
+    ship_kuaidi100(api)
+    before = stored(api.store)
+    with api.client(token=None) as http:
+        response = http.post(f"/api/v1/carriers/kuaidi100/push{query}", content=forged_delivered(), headers=FORM)
+    assert response.status_code == 401
+    assert response.json() == {
+        "result": False,
+        "returnCode": "500",
+        "message": "the callback URL's token does not match",
+    }
+    assert stored(api.store) == before
+
+
+def test_salt_and_token_together_need_both(store: Store) -> None:
+    for api in serve_kuaidi100(store, salt=SALT, push_token=TOKEN):
+        ship_kuaidi100(api)
+        signed_form = form(PUSH["param"], PUSH["sign"])
+        with api.client(token=None) as http:
+            unsigned = http.post(
+                f"/api/v1/carriers/kuaidi100/push?token={TOKEN}", content=forged_delivered(), headers=FORM
+            )
+            no_token = http.post("/api/v1/carriers/kuaidi100/push", content=signed_form, headers=FORM)
+            both = http.post(f"/api/v1/carriers/kuaidi100/push?token={TOKEN}", content=signed_form, headers=FORM)
+        assert (unsigned.status_code, no_token.status_code, both.status_code) == (401, 401, 200)
+
+
+def test_the_subscription_gives_kuaidi100_the_callback_url_with_the_token() -> None:
+    settings = make_settings(
+        callback_url="https://monitor.example.com/api/v1/carriers/kuaidi100/push", push_token=TOKEN
+    )
+    param = json.loads(build_subscribe(settings, "zhongtong", "ZT1")["param"])
+    url = urlsplit(param["parameters"]["callbackurl"])
+    assert (url.path, parse_qs(url.query)) == ("/api/v1/carriers/kuaidi100/push", {"token": [TOKEN]})
+
+
+def test_a_short_push_token_is_refused_by_the_settings() -> None:
+    table = {"company": "zhongtong", "customer_env": "C", "key_env": "K", "push_token_env": "T"}
+    with pytest.raises(ValueError, match="push_token_env: the token must be at least 16 characters"):
+        Kuaidi100Settings.from_mapping(table, {"C": "c", "K": "k", "T": "short"})
+    settings = Kuaidi100Settings.from_mapping(table, {"C": "c", "K": "k", "T": TOKEN})
+    assert settings.push_token == TOKEN and TOKEN not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "line"),
+    [
+        ("", {}, "  push: kuaidi100 off (no salt_env or push_token_env: pushes are refused; queries only)\n"),
+        ('salt_env = "K100_SALT"\n', {"K100_SALT": "s"}, "  push: kuaidi100 on (signed with the salt)\n"),
+        ('push_token_env = "K100_PUSH"\n', {"K100_PUSH": TOKEN}, "  push: kuaidi100 on (token in the URL)\n"),
+    ],
+    ids=["off", "salt", "token"],
+)
+def test_check_config_says_in_one_line_whether_pushes_are_on(
+    tmp_path: Path, extra: str, env: dict[str, str], line: str
+) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[carriers.kuaidi100]\ncompany = "zhongtong"\n'
+        f'customer_env = "K100_CUSTOMER"\nkey_env = "K100_KEY"\n{extra}',
+        encoding="utf-8",
+    )
+    environ = os.environ | {"K100_CUSTOMER": "c", "K100_KEY": "k"} | env
+    result = subprocess.run([CLI, "check-config", "--config", str(config)], capture_output=True, text=True, env=environ)
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout
+    assert TOKEN not in result.stdout

@@ -15,9 +15,12 @@ from carriers.adapter import SupportsPush
 from carriers.errors import CarrierAuthError, CarrierResponseError
 from carriers.kuaidi100 import Kuaidi100Carrier, push_ack
 from carriers.model import Status
-from tests.carriers.kuaidi100.fake_kuaidi100 import fixture, make_settings
+from carriers.testing.kuaidi100 import make_settings
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 PUSH = fixture("push_callback")
+#: A push token: with it and no salt, the push route checks ``?token=`` and the adapter reads unsigned bodies.
+TOKEN = "push-token-0123456789"
 ABORT = fixture("push_abort")
 HEADERS = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -72,8 +75,13 @@ def test_a_bad_signature_is_an_auth_error(body: bytes) -> None:
         carrier().parse_push(body, HEADERS)
 
 
-def test_without_a_salt_the_push_is_not_verified() -> None:
-    (result,) = carrier(salt=None).parse_push(form(PUSH["param"], None), HEADERS)
+def test_without_a_salt_or_a_push_token_every_push_is_refused() -> None:
+    with pytest.raises(CarrierAuthError, match="pushes are off"):
+        carrier(salt=None).parse_push(form(PUSH["param"], PUSH["sign"]), HEADERS)
+
+
+def test_with_a_push_token_and_no_salt_the_route_checks_the_token_and_the_body_is_read() -> None:
+    (result,) = carrier(salt=None, push_token=TOKEN).parse_push(form(PUSH["param"], None), HEADERS)
     assert result.events[-1].status is Status.DELIVERED
 
 
@@ -140,7 +148,7 @@ def test_an_unknown_code_in_a_push_is_kept_and_logged_once() -> None:
 )
 def test_an_unreadable_push_is_a_response_error(body: bytes) -> None:
     with pytest.raises(CarrierResponseError) as caught:
-        carrier(salt=None).parse_push(body, HEADERS)
+        carrier(salt=None, push_token=TOKEN).parse_push(body, HEADERS)
     assert caught.value.raw is not None
 
 
