@@ -86,7 +86,7 @@ def test_intercept_after_a_crash_reuses_the_key(store: Store) -> None:
     clock.advance(LEASE + timedelta(seconds=1))
     asyncio.run(monitor.dispatcher.run())
     asyncio.run(monitor.dispatcher.run())
-    assert carrier.intercept_requests == [("intercept:refund:R1:1", "SB1")]
+    assert carrier.intercept_requests == [("intercept:parcel:1:1", "SB1")]  # the parcel and the attempt
     assert activity(store).count("intercept_accepted") == 1
 
 

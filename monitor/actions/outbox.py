@@ -2,7 +2,9 @@
 
 Handlers are idempotent and finish their action in the same transaction as their local
 effect (a ticket row, an activity line), so a crash at any point means a retry, never a
-duplicate. External calls (carrier intercepts) carry the action's idempotency key.
+duplicate. External calls (carrier intercepts) carry the action's idempotency key. A claim
+is one conditional statement, so two processes never run the same action at once; every
+database call goes through the store's threads (``Store.transact``), never the event loop.
 """
 
 from __future__ import annotations
@@ -72,14 +74,13 @@ class Dispatcher:
         ran = 0
         while not self.stopping:
             now = self.clock.now()
-            with self.store.begin() as uow:
-                claimed = uow.claim_actions(now, self.batch, LEASE, keys)
+            claimed = await self.store.transact(lambda uow, now=now: uow.claim_actions(now, self.batch, LEASE, keys))
             if not claimed:
                 return ran
             for i, action in enumerate(claimed):
                 if self.stopping:  # shutting down: give the rest of the claim back for the next process
-                    with self.store.begin() as uow:
-                        uow.release_actions([a.id for a in claimed[i:]])
+                    rest = [a.id for a in claimed[i:]]
+                    await self.store.transact(lambda uow, rest=rest: uow.release_actions(rest))
                     return ran
                 await self._perform(action)
                 ran += 1
@@ -100,7 +101,7 @@ class Dispatcher:
             return
         now = self.clock.now()
         final = not outcome.retryable or action.attempts >= MAX_ATTEMPTS
-        with self.store.begin() as uow:
-            uow.retry_action(action.id, now if final else now + backoff(action.attempts), outcome.error, final)
+        at = now if final else now + backoff(action.attempts)
+        await self.store.transact(lambda uow: uow.retry_action(action.id, at, outcome.error, final))
         event = "action.failed" if final else "action.retry"
         log.warning(event, kind=action.kind, key=action.idempotency_key, attempts=action.attempts, error=outcome.error)

@@ -1,4 +1,4 @@
-"""Local actions: internal tickets and reshipment suggestions."""
+"""Local actions: internal tickets and reshipment suggestions, each one transaction on the store's threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from monitor.actions.outbox import DONE, Outcome
 from monitor.clock import Clock
 from monitor.rules.engine import parcel_keys
-from monitor.store.store import Store
+from monitor.store.store import Store, UnitOfWork
 
 TITLES = {
     "pickup_at_risk": "揽收即将超时",
@@ -30,33 +30,35 @@ class TicketSink:
         self.clock = clock
 
     async def __call__(self, action: Any) -> Outcome:
+        return await self.store.transact(lambda uow: self._open(uow, action))
+
+    def _open(self, uow: UnitOfWork, action: Any) -> Outcome:
         now = self.clock.now()
-        with self.store.begin() as uow:
-            parcel = uow.parcel(action.parcel_id)
-            title = f"{TITLES.get(action.rule, action.rule)} · {parcel.carrier} {parcel.tracking_no}"
-            ticket_id, created = uow.insert_ticket(
-                {
-                    "idempotency_key": action.idempotency_key,
-                    "parcel_id": parcel.id,
-                    "anomaly_id": action.anomaly_id,
-                    "refund_id": action.refund_id,
-                    "rule": action.rule,
-                    "title": title,
-                    "created_at": now,
-                }
+        parcel = uow.parcel(action.parcel_id)
+        title = f"{TITLES.get(action.rule, action.rule)} · {parcel.carrier} {parcel.tracking_no}"
+        ticket_id, created = uow.insert_ticket(
+            {
+                "idempotency_key": action.idempotency_key,
+                "parcel_id": parcel.id,
+                "anomaly_id": action.anomaly_id,
+                "refund_id": action.refund_id,
+                "rule": action.rule,
+                "title": title,
+                "created_at": now,
+            }
+        )
+        if created:
+            uow.record(
+                [
+                    {
+                        "at": now,
+                        "event": "ticket_opened",
+                        "parcel_id": parcel.id,
+                        "data": parcel_keys(parcel) | {"ticket_id": ticket_id, "rule": action.rule},
+                    }
+                ]
             )
-            if created:
-                uow.record(
-                    [
-                        {
-                            "at": now,
-                            "event": "ticket_opened",
-                            "parcel_id": parcel.id,
-                            "data": parcel_keys(parcel) | {"ticket_id": ticket_id, "rule": action.rule},
-                        }
-                    ]
-                )
-            uow.finish_action(action.id, now)
+        uow.finish_action(action.id, now)
         return DONE
 
 
@@ -68,20 +70,22 @@ class ReshipmentAdvisor:
         self.clock = clock
 
     async def __call__(self, action: Any) -> Outcome:
+        return await self.store.transact(lambda uow: self._suggest(uow, action))
+
+    def _suggest(self, uow: UnitOfWork, action: Any) -> Outcome:
         now = self.clock.now()
-        with self.store.begin() as uow:
-            parcel = uow.parcel(action.parcel_id)
-            anomaly = uow.anomaly(action.anomaly_id) if action.anomaly_id else None
-            reason = (anomaly.detail if anomaly else "") or action.rule
-            uow.record(
-                [
-                    {
-                        "at": now,
-                        "event": "reshipment_suggested",
-                        "parcel_id": parcel.id,
-                        "data": parcel_keys(parcel) | {"rule": action.rule, "reason": reason},
-                    }
-                ]
-            )
-            uow.finish_action(action.id, now)
+        parcel = uow.parcel(action.parcel_id)
+        anomaly = uow.anomaly(action.anomaly_id) if action.anomaly_id else None
+        reason = (anomaly.detail if anomaly else "") or action.rule
+        uow.record(
+            [
+                {
+                    "at": now,
+                    "event": "reshipment_suggested",
+                    "parcel_id": parcel.id,
+                    "data": parcel_keys(parcel) | {"rule": action.rule, "reason": reason},
+                }
+            ]
+        )
+        uow.finish_action(action.id, now)
         return DONE

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,6 +29,8 @@ _TIME = UTCDateTime()
 
 log = structlog.get_logger("monitor.alerts")
 MAX_ATTEMPTS = 12
+#: How long a claimed group is this sender's: more than a channel's timeout and retries.
+SEND_LEASE = timedelta(minutes=2)
 
 
 class Notifier:
@@ -49,39 +51,42 @@ class Notifier:
         self.route = route
         self.quiet_hours = quiet_hours
         self.rate_limits = dict(rate_limits or {})
-        self._done: dict[int, list[str]] = {}
 
     async def __call__(self, action: Any) -> Outcome:
         """Outbox handler for ``alert``: queue a firing notice per receiver the route picks."""
+        return await self.store.transact(lambda uow: self._firing(uow, action))
+
+    def _firing(self, uow: UnitOfWork, action: Any) -> Outcome:
         now = self.clock.now()
-        with self.store.begin() as uow:
-            anomaly = uow.anomaly(action.anomaly_id)
-            parcel = uow.parcel(action.parcel_id)
-            labels = {
-                "rule": anomaly.rule,
-                "severity": anomaly.severity,
-                "carrier": parcel.carrier,
-                "shop": parcel.shop,
-            }
-            for route in resolve(self.route, labels) if self.channels else []:
-                self._queue(uow, route, anomaly, "firing", route.group_key(labels), now)
-            uow.finish_action(action.id, now)
+        anomaly = uow.anomaly(action.anomaly_id)
+        parcel = uow.parcel(action.parcel_id)
+        labels = {
+            "rule": anomaly.rule,
+            "severity": anomaly.severity,
+            "carrier": parcel.carrier,
+            "shop": parcel.shop,
+        }
+        for route in resolve(self.route, labels) if self.channels else []:
+            self._queue(uow, route, anomaly, "firing", route.group_key(labels), now)
+        uow.finish_action(action.id, now)
         return DONE
 
     async def resolved(self, action: Any) -> Outcome:
         """Outbox handler for ``alert_resolved``: cancel unsent notices, queue resolved ones."""
+        return await self.store.transact(lambda uow: self._resolved(uow, action))
+
+    def _resolved(self, uow: UnitOfWork, action: Any) -> Outcome:
         now = self.clock.now()
-        with self.store.begin() as uow:
-            anomaly = uow.anomaly(action.anomaly_id)
-            for n in uow.notifications_of(anomaly.id):
-                if n.kind != "firing":
-                    continue
-                if n.state == "pending":  # cleared before anyone was told: say nothing
-                    uow.update_notifications([n.id], state="cancelled")
-                elif n.state == "sent" and n.send_resolved:
-                    row = {"receiver": n.receiver, "group_key": n.group_key, "severity": n.severity}
-                    self._queue(uow, None, anomaly, "resolved", n.group_key, now, row)
-            uow.finish_action(action.id, now)
+        anomaly = uow.anomaly(action.anomaly_id)
+        for n in uow.notifications_of(anomaly.id):
+            if n.kind != "firing":
+                continue
+            if n.state == "pending":  # cleared before anyone was told: say nothing
+                uow.update_notifications([n.id], state="cancelled")
+            elif n.state == "sent" and n.send_resolved:
+                row = {"receiver": n.receiver, "group_key": n.group_key, "severity": n.severity}
+                self._queue(uow, None, anomaly, "resolved", n.group_key, now, row)
+        uow.finish_action(action.id, now)
         return DONE
 
     def _queue(
@@ -120,46 +125,66 @@ class Notifier:
         return last_sent + route.group_interval
 
     async def flush(self) -> int:
-        """Send every due group as one message; return how many messages went out."""
+        """Claim every due notification, send each group as one message; return how many messages went out.
+
+        The claim (a lease: ``sending`` until ``due_at``) makes this sender the only one for
+        those rows, in this process or a replica; a sender killed mid-send leaves them to be
+        claimed again when the lease ends (at-least-once for that crash only).
+        """
         now = self.clock.now()
-        with self.store.begin() as uow:
-            uow.requeue_repeats(now)
-            due = uow.due_notifications(now)
-            self._done = uow.action_kinds(n.anomaly_id for n in due)
+        lease = now + SEND_LEASE
+        due, done = await self.store.transact(lambda uow: self._claim(uow, now, lease))
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for n in due:
             groups[(n.receiver, n.group_key, n.kind)].append(n)
         sent = 0
         for (receiver, _, kind), rows in groups.items():
-            sent += await self._send(receiver, kind, rows, now)
+            sent += await self._send(receiver, kind, rows, now, lease, done)
         return sent
 
-    async def _send(self, receiver: str, kind: str, rows: list[Any], now: datetime) -> int:
+    @staticmethod
+    def _claim(uow: UnitOfWork, now: datetime, lease: datetime) -> tuple[list[Any], dict[int, list[str]]]:
+        uow.requeue_repeats(now)
+        due = uow.claim_notifications(now, lease)
+        return due, uow.action_kinds(n.anomaly_id for n in due)
+
+    async def _send(
+        self, receiver: str, kind: str, rows: list[Any], now: datetime, lease: datetime, done: dict[int, list[str]]
+    ) -> int:
         ids = [r.id for r in rows]
+        if receiver not in self.channels:  # the receiver left the config: leave its rows to a process that has it
+            await self.store.transact(lambda uow: uow.settle_notifications(ids, lease, state="pending", due_at=lease))
+            return 0
         later = self._hold_until(receiver, rows, now)
         if later is not None:
-            with self.store.begin() as uow:
-                uow.update_notifications(ids, due_at=later)
+            await self.store.transact(lambda uow: uow.settle_notifications(ids, lease, state="pending", due_at=later))
             return 0
-        alerts = [_alert(r, kind, tuple(self._done.get(r.anomaly_id, ()))) for r in rows]
+        alerts = [_alert(r, kind, tuple(done.get(r.anomaly_id, ()))) for r in rows]
         delivery = await self.channels[receiver].notify(alerts)
-        with self.store.begin() as uow:
-            if delivery.sent:
-                if receiver in self.rate_limits:
-                    self.rate_limits[receiver].take(now)
-                uow.update_notifications(ids, state="sent", sent_at=now)
-                uow.record([_sent_line(r, receiver, kind, now) for r in rows])
-                return 1
-            attempts = max(r.attempts for r in rows) + 1
-            final = not delivery.retryable or attempts >= MAX_ATTEMPTS
-            values: dict[str, Any] = {"attempts": attempts, "last_error": delivery.error[:500]}
-            values |= {"state": "failed"} if final else {"due_at": now + backoff(attempts)}
-            uow.update_notifications(ids, **values)
+        if delivery.sent:
+            if receiver in self.rate_limits:
+                self.rate_limits[receiver].take(now)
+            lines = [_sent_line(r, receiver, kind, now) for r in rows]
+            await self.store.transact(lambda uow: self._sent(uow, ids, lease, now, lines))
+            return 1
+        attempts = max(r.attempts for r in rows) + 1
+        final = not delivery.retryable or attempts >= MAX_ATTEMPTS
+        values: dict[str, Any] = {"attempts": attempts, "last_error": delivery.error[:500]}
+        values |= {"state": "failed"} if final else {"state": "pending", "due_at": now + backoff(attempts)}
+        await self.store.transact(lambda uow: uow.settle_notifications(ids, lease, **values))
         if final:  # a bad key or signature: an operator must fix the config
             log.error("alert.failed", channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
         else:
             log.warning("alert.retry", channel=receiver, error=delivery.error, alerts=len(rows), attempts=attempts)
         return 0
+
+    @staticmethod
+    def _sent(uow: UnitOfWork, ids: list[int], lease: datetime, now: datetime, lines: list[dict[str, Any]]) -> None:
+        """Mark the group sent in the claim's own conditional update, and log it once."""
+        if uow.settle_notifications(ids, lease, state="sent", sent_at=now):
+            uow.record(lines)
+        else:
+            log.warning("alert.lease_lost", alerts=len(ids))
 
     def _hold_until(self, receiver: str, rows: list[Any], now: datetime) -> datetime | None:
         """Return when a group may go out if not now: after quiet hours, or when the channel has budget."""

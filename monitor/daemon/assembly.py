@@ -25,7 +25,7 @@ from monitor.polling import Poller
 from monitor.polling.health import HealthBook
 from monitor.polling.pacing import Sleep
 from monitor.service import Monitor
-from monitor.store.db import make_engine, upgrade
+from monitor.store.db import check_reachable, is_migrated, make_engine, safe_url, upgrade
 from monitor.store.store import Store
 
 
@@ -45,8 +45,8 @@ class Runtime:
     plugin_failures: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
-        """Release database connections."""
-        self.engine.dispose()
+        """Stop the store's threads (after the work in hand) and release database connections."""
+        self.store.close()
 
 
 def build_adapters(settings: Settings, clock: Clock, http: httpx.AsyncClient,
@@ -83,18 +83,36 @@ def build(
     channels: Mapping[str, Channel] | None = None,
     adapters: Mapping[str, Any] | None = None,
 ) -> Runtime:
-    """Open the database (migrating it unless told not to) and wire the monitor."""
-    engine = make_engine(settings.database_url)
+    """Open the database (migrating it unless told not to) and wire the monitor.
+
+    The store runs the daemon's database work on ``[database] threads`` threads of its own,
+    so the event loop (the API, ``/healthz``, the refund webhook) never waits on the database;
+    the monitor leaves the outbox and alert sending to the dispatch job (``defer_actions``).
+    """
+    db = settings.database
+    engine = make_engine(
+        settings.database_url,
+        busy_timeout=db.busy_timeout_seconds,
+        statement_timeout=db.statement_timeout_seconds,
+        lock_timeout=db.lock_timeout_seconds,
+    )
+    check_reachable(engine, settings.database_url)
     if migrate:
         upgrade(engine)
-    store = Store(engine)
+    elif not is_migrated(engine):
+        engine.dispose()
+        raise ConfigError(f"database.url: {safe_url(settings.database_url)} has no schema: "
+                          "run `parcel-monitor db upgrade`, or start without --no-migrate")  # fmt: skip
+    store = Store(engine, threads=db.threads)
     failures: dict[str, str] = {}
     if adapters is None:
         built, failures = build_adapters(settings, clock, http, environ)
         adapters = built
     channels = dict(channels) if channels is not None else build_channels(settings, clock, http)
     limits = {c.name: RateLimit(c.rate_limit_per_minute) for c in settings.channels if c.rate_limit_per_minute}
-    monitor = Monitor(store, settings.rules, clock, adapters, channels, settings.route, settings.quiet_hours, limits)
+    monitor = Monitor(store, settings.rules, clock, adapters, channels, settings.route, settings.quiet_hours, limits,
+                      intercepts=settings.intercepts)  # fmt: skip
+    monitor.defer_actions = True
     metrics = Metrics(store)
     health = HealthBook(store, clock, channels, settings.route)
     poller = Poller(store, clock, adapters, monitor, settings.polling, timezone=settings.timezone, sleep=sleep,

@@ -10,14 +10,16 @@ outbox are shared between replicas through leases instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import structlog
 
 from monitor.daemon.assembly import Runtime
+from monitor.store.store import BACKGROUND
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -44,6 +46,7 @@ class Jobs:
             assert task is not None
             self._running[name] = task
             started = time.perf_counter()
+            background = BACKGROUND.set(True)  # the job's transactions give way to requests' (refunds first)
             try:
                 result = await job()
                 log.debug("job.done", job=name, result=result, ms=round((time.perf_counter() - started) * 1000))
@@ -52,6 +55,7 @@ class Jobs:
             except Exception:
                 log.exception("job.failed", job=name)
             finally:
+                BACKGROUND.reset(background)
                 self._running.pop(name, None)
 
         run.__name__ = name
@@ -61,7 +65,7 @@ class Jobs:
         """Wait for the jobs in flight to finish; False if some were still running after ``timeout``."""
         self.stopping = True
         self.rt.monitor.dispatcher.stopping = True  # a backlog of thousands of alerts is not "in flight"
-        tasks = list(self._running.values())
+        tasks = list(self._running.values()) + list(self.rt.monitor.background)  # refunds' carrier calls too
         if not tasks:
             return True
         log.info("daemon.draining", jobs=sorted(self._running))
@@ -76,16 +80,30 @@ class Jobs:
         """Ask carriers about the parcels that are due."""
         return await self.rt.poller.poll_due()
 
+    @contextlib.asynccontextmanager
+    async def singleton(self, name: str) -> AsyncIterator[bool]:
+        """Hold the cluster-wide lock ``name`` like ``Store.singleton``, taking and giving it back off the loop."""
+        held = self.rt.store.singleton(name)
+        mine = await self.rt.store.offload(held.__enter__)
+        try:
+            yield mine
+        finally:
+            await self.rt.store.offload(held.__exit__, None, None, None)
+
     async def sweep(self) -> int:
         """Fire the time-driven rules that are due, then act on them."""
-        with self.rt.store.singleton("sweep") as mine:
+        async with self.singleton("sweep") as mine:
             if not mine:
                 return 0
             return await self.rt.monitor.tick(act=False)
 
     async def dispatch(self) -> None:
-        """Run the outbox (tickets, intercepts, alerts) and send alert groups that are due."""
-        await self.rt.monitor.act()
+        """Run the outbox (tickets, intercepts, alerts) and send alert groups that are due.
+
+        The only sender of alerts in the daemon: requests queue, this job (claiming what it
+        sends) flushes.
+        """
+        await self.rt.monitor.run_actions()
 
     async def rollup(self) -> list[Any]:
         """Roll the last few (local) days into the daily KPI table.
@@ -95,12 +113,20 @@ class Jobs:
         """
         from monitor.maintenance import rollup_kpis
 
-        with self.rt.store.singleton("rollup") as mine:
+        async with self.singleton("rollup") as mine:
             if not mine:
                 return []
             tz = self.rt.settings.timezone
             today = self.rt.clock.now().astimezone(tz).date()
-            return [rollup_kpis(self.rt.store, self.rt.clock, today - timedelta(days=n), tz) for n in ROLLUP_DAYS]
+            store, clock = self.rt.store, self.rt.clock
+            return [await store.offload(rollup_kpis, store, clock, today - timedelta(days=n), tz) for n in ROLLUP_DAYS]
+
+    async def watchdog(self) -> int:
+        """Alert once about every intercept stuck in requested or pending (``[intercepts] stuck_after_minutes``)."""
+        with self.rt.store.singleton("intercept_watchdog") as mine:
+            if not mine:
+                return 0
+            return await self.rt.monitor.watchdog.run()
 
     async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay)."""
@@ -109,7 +135,8 @@ class Jobs:
         days = self.rt.settings.retention.finished_days
         if not days:
             return None
-        with self.rt.store.singleton("retention") as mine:
+        async with self.singleton("retention") as mine:
             if not mine:
                 return None
-            return purge_finished(self.rt.store, self.rt.clock, days, self.rt.settings.timezone)
+            rt = self.rt
+            return await rt.store.offload(purge_finished, rt.store, rt.clock, days, rt.settings.timezone)

@@ -24,6 +24,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import make_url
 
 from monitor.api.app import create_app
 from monitor.api.context import ApiContext
@@ -33,6 +34,7 @@ from monitor.daemon.assembly import Runtime, build
 from monitor.daemon.demo_feed import DemoFeed
 from monitor.daemon.jobs import Jobs
 from monitor.errors import ConfigError
+from monitor.store.db import exclusive
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -101,6 +103,11 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until stopped; return the process exit status."""
+        # one daemon per SQLite file: a second is refused with one line; PostgreSQL replicas hold nothing
+        with exclusive(self.settings.database_url):
+            return await self._run()
+
+    async def _run(self) -> int:
         api = self.settings.api
         sock = bind(api.host, api.port)
         self.port = sock.getsockname()[1]
@@ -128,6 +135,7 @@ class Daemon:
         scheduler.add_job(jobs.guarded("poll", jobs.poll), self._every(self.settings.polling.tick_seconds))
         scheduler.add_job(jobs.guarded("sweep", jobs.sweep), self._every(60))
         scheduler.add_job(jobs.guarded("dispatch", jobs.dispatch), self._every(5))
+        scheduler.add_job(jobs.guarded("watchdog", jobs.watchdog), self._every(60))
         scheduler.add_job(jobs.guarded("rollup", jobs.rollup), self._daily(0, 10))
         scheduler.add_job(jobs.guarded("retention", jobs.retention), self._daily(3, 30))
         feed = None
@@ -194,6 +202,9 @@ def banner(settings: Settings, port: int, options: RunOptions, out: TextIO) -> N
     base = f"http://{settings.api.host}:{port}"
     speed = f", clock ×{options.speed:g}" if options.speed != 1 else ""
     print(f"parcel-monitor is running{speed}: API docs {base}/docs", file=out)
+    if not options.demo:
+        database = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(f"  database: {database}", file=out)
     if options.demo:
         print(f"  demo bearer token: {settings.api.token}", file=out)
         print(f"  try: curl -H 'Authorization: Bearer {settings.api.token}' {base}/api/v1/anomalies", file=out)

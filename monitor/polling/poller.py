@@ -3,8 +3,10 @@
 One round per carrier: claim the due parcels the quota allows (those at risk first),
 ask the carrier in batches — concurrently, paced to its request rate — and write what
 came back in batches through the monitor. No transaction is open during an HTTP call:
-the claim is a short lease (``next_poll_at`` moved forward), so a poller that dies leaves
-its parcels to be polled again when the lease ends, and replicas never share a parcel.
+the claim is a lease (``next_poll_at`` moved forward by the round's expected length plus a
+margin, a few minutes at most), so a poller killed mid-round leaves its parcels to be
+polled again soon after, and replicas never share a parcel. Every database call runs on
+the store's threads (``Store.transact``), never on the event loop.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from monitor.polling.cadence import cap_spacing, next_poll
 from monitor.polling.health import HealthBook
 from monitor.polling.pacing import Pacer, Sleep, quota_day
 from monitor.service import Monitor
-from monitor.store.store import Store
+from monitor.store.store import Store, UnitOfWork
 
 log = structlog.get_logger("monitor.polling")
 
-LEASE = timedelta(minutes=10)
+#: A poll lease lasts twice the round's paced length plus this margin (slow answers, the writes) …
+LEASE_MARGIN = timedelta(seconds=60)
+#: … and never longer than this: a kill -9 mid-round hides its parcels at most this long.
+MAX_LEASE = timedelta(minutes=3)
 #: Share of ``rate × tick_seconds`` one round asks for.
 ROUND_SHARE = 0.85
 #: Results written per ingest batch: big enough to amortize a transaction, small enough
@@ -53,6 +58,11 @@ class RoundStats:
 
 async def _asyncio_sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+def round_lease(requests: int, rate: float) -> timedelta:
+    """Return how long a round of ``requests`` paced at ``rate``/s keeps its parcels."""
+    return min(timedelta(seconds=2 * requests / rate) + LEASE_MARGIN, MAX_LEASE)
 
 
 class Poller:
@@ -99,10 +109,9 @@ class Poller:
     async def poll_round(self) -> list[RoundStats]:
         """Run one round for every carrier with due parcels, carriers side by side."""
         now = self.clock.now()
-        with self.store.begin() as uow:
-            carriers = uow.pollable_carriers(now)
+        carriers = await self.store.transact(lambda uow: uow.pollable_carriers(now))
         for code in [c for c in carriers if c not in self.adapters]:
-            self._drop_unknown(code, now)
+            await self._drop_unknown(code, now)
         tasks = [self.poll_carrier(code) for code in carriers if code in self.adapters]
         return list(await asyncio.gather(*tasks))
 
@@ -111,7 +120,7 @@ class Poller:
         stats = RoundStats(code)
         adapter = self.adapters[code]
         now = self.clock.now()
-        if self.health.resting(code, now):
+        if await self.store.offload(self.health.resting, code, now):
             stats.skipped = "carrier failing: resting"
             await self.health.announce(code)
             return stats
@@ -125,21 +134,28 @@ class Poller:
         wanted = min(wanted, max(self.settings.round_limit // batch, 1))
         spacing = cap_spacing(limits.max_queries_per_number_per_day)
         day = quota_day(now, self.timezone)
-        with self.store.begin() as uow:
+
+        def claim(uow: UnitOfWork) -> list[Any] | None:
+            asked = wanted
             if per_day is not None:
                 left = per_day - uow.usage(code, day)
                 if left <= 0:
-                    self._log_exhausted(code, day, per_day)
-                    stats.skipped = "daily quota used up"
-                    return stats
-                wanted = min(wanted, left)
+                    return None
+                asked = min(asked, left)
             rows = uow.claim_for_poll(
-                code, now, wanted * batch, now + LEASE,
+                code, now, asked * batch, now + round_lease(asked, rate),
                 risk_until=now + timedelta(hours=self.settings.near_window_hours),
                 polled_before=now - spacing if spacing else None,
             )  # fmt: skip
-            batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
-            uow.add_usage(code, day, len(batches))  # reserved before asking: a crash cannot overshoot
+            uow.add_usage(code, day, -(-len(rows) // batch))  # reserved before asking: a crash cannot overshoot
+            return rows
+
+        rows = await self.store.transact(claim)
+        if rows is None:
+            self._log_exhausted(code, day, per_day or 0)
+            stats.skipped = "daily quota used up"
+            return stats
+        batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
         stats.claimed = len(rows)
         if not rows:
             return stats
@@ -183,8 +199,7 @@ class Poller:
             stats.events += await self._write(code, pending)
         unused = len(batches) - stats.requests
         if unused:
-            with self.store.begin() as uow:
-                uow.add_usage(code, day, -unused)
+            await self.store.transact(lambda uow: uow.add_usage(code, day, -unused))
         await self._settle_health(code, stats)
         if self.metrics is not None:
             failed = stats.failed_requests
@@ -204,13 +219,16 @@ class Poller:
             changed = {c.parcel.id for c in result.changes}
             now = self.clock.now()
             spacing = cap_spacing(self.adapters[code].limits.max_queries_per_number_per_day)
-            with self.store.begin() as uow:
+
+            def schedule(uow: UnitOfWork) -> None:
                 view = uow.poll_view([row.id for row, _ in answered])
                 updates = []
                 for pid, parcel in view.items():
                     nxt = next_poll(parcel, now, pid in changed, self.settings, spacing)
                     updates.append({"id": pid, "next_poll_at": nxt.at, "poll_step": nxt.step, "last_polled_at": now})
                 uow.update_parcels(updates)
+
+            await self.store.transact(schedule)
             if self.metrics is not None and events:
                 self.metrics.events_ingested.labels(carrier=code).inc(len(events))
             return len(events)
@@ -223,21 +241,23 @@ class Poller:
             delay = timedelta(seconds=err.retry_after)
         elif err is not None:
             delay = timedelta(minutes=5)
-        with self.store.begin() as uow:
-            uow.set_next_poll([r.id for r in group], now + delay)
+        ids = [r.id for r in group]
+        await self.store.transact(lambda uow: uow.set_next_poll(ids, now + delay))
 
     async def _settle_health(self, code: str, stats: RoundStats) -> None:
         if stats.requests and stats.failed_requests == stats.requests:
-            self.health.failed(code, stats.errors[-1] if stats.errors else "failed")
+            await self.store.offload(self.health.failed, code, stats.errors[-1] if stats.errors else "failed")
         elif stats.requests > stats.failed_requests:
-            self.health.succeeded(code)
+            await self.store.offload(self.health.succeeded, code)
         await self.health.announce(code)
 
-    def _drop_unknown(self, code: str, now: datetime) -> None:
-        with self.store.begin() as uow:
+    async def _drop_unknown(self, code: str, now: datetime) -> None:
+        def drop(uow: UnitOfWork) -> int:
             rows = uow.claim_for_poll(code, now, 100_000, now, risk_until=now)
             uow.set_next_poll([r.id for r in rows], None)
-        log.warning("poll.no_adapter", carrier=code, parcels=len(rows))
+            return len(rows)
+
+        log.warning("poll.no_adapter", carrier=code, parcels=await self.store.transact(drop))
 
     def _log_exhausted(self, code: str, day: str, per_day: int) -> None:
         if (code, day) not in self._exhausted_logged:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -80,19 +81,45 @@ class RuleEngine:
         for rule, column in TIME_RULES:
             while True:
                 with self.store.begin() as uow:
-                    due = uow.due_parcels(column, now, SWEEP_BATCH)
-                    if not due:
-                        break
-                    skip: set[int] = set()
-                    if rule == "pickup_at_risk":  # already overdue: at risk says nothing new
-                        skip = {a.parcel_id for a in uow.active_anomalies([r.id for r in due], ["pickup_overdue"])}
-                    detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
-                    batch = self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
-                    uow.clear_deadline(column, [r.id for r in due])
+                    batch = self.sweep_batch(uow, rule, column, now)
+                if batch is None:
+                    break
                 opened += batch
                 yield batch
         if opened:
             log.info("rules.swept", opened=opened, at=now.isoformat())
+
+    async def sweep_off_loop(self) -> int:
+        """Sweep like :meth:`sweep_steps`, each batch one transaction on the store's threads; return anomalies opened.
+
+        The event loop only awaits: a sweep that opens thousands of anomalies never holds the
+        refund webhook, and as a job its batches give way to requests' transactions.
+        """
+        now = self.clock.now()
+        opened = 0
+        for rule, column in TIME_RULES:
+
+            def step(uow: UnitOfWork, rule: str = rule, column: str = column) -> int | None:
+                return self.sweep_batch(uow, rule, column, now)
+
+            while (batch := await self.store.transact(step, bulk=True)) is not None:
+                opened += batch
+        if opened:
+            log.info("rules.swept", opened=opened, at=now.isoformat())
+        return opened
+
+    def sweep_batch(self, uow: UnitOfWork, rule: str, column: str, now: datetime) -> int | None:
+        """Fire ``rule`` for one batch of parcels whose ``column`` deadline passed; None when none is left."""
+        due = uow.due_parcels(column, now, SWEEP_BATCH)
+        if not due:
+            return None
+        skip: set[int] = set()
+        if rule == "pickup_at_risk":  # already overdue: at risk says nothing new
+            skip = {a.parcel_id for a in uow.active_anomalies([r.id for r in due], ["pickup_overdue"])}
+        detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
+        batch = self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
+        uow.clear_deadline(column, [r.id for r in due])
+        return batch
 
     def open(self, uow: UnitOfWork, firings: Sequence[Firing]) -> int:
         """Open anomalies (at most one active per parcel and rule), record them, queue actions."""

@@ -1,16 +1,34 @@
-"""Open the database: SQLite (WAL) by default, PostgreSQL by URL; migrate it with Alembic."""
+"""Open the database: SQLite (WAL) by default, PostgreSQL by URL; migrate it with Alembic.
+
+Every connection waits a bounded time: SQLite's busy timeout, PostgreSQL's
+``statement_timeout`` and ``lock_timeout``, so a locked or slow database fails a job's
+statement (retried at its next run) instead of holding a store thread for ever.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from monitor.errors import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: Defaults of ``[database]``: seconds a statement may wait on SQLite's write lock, run on
+#: PostgreSQL, and wait there for a row or table lock (0 = no limit).
+BUSY_TIMEOUT = 5.0
+STATEMENT_TIMEOUT = 30.0
+LOCK_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 10
 
 
 def normalize_url(url: str) -> str:
@@ -21,14 +39,91 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def safe_url(url: str) -> str:
+    """Render a database URL for messages and logs, its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL at all: show only its scheme
+        return url.split(":", 1)[0] + ":…"
+
+
+def make_engine(
+    url: str,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT,
+    statement_timeout: float = STATEMENT_TIMEOUT,
+    lock_timeout: float = LOCK_TIMEOUT,
+    **kwargs: Any,
+) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL statement and lock timeouts."""
     url = normalize_url(url)
+    connect_args = dict(kwargs.pop("connect_args", {}))
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout, **connect_args}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    if "connect_timeout" not in make_url(url).query:
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    event.listen(engine, "connect", _pg_timeouts(statement_timeout, lock_timeout))
+    return engine
+
+
+def _pg_timeouts(statement_timeout: float, lock_timeout: float) -> Any:
+    """Return a connect hook setting the session's timeouts (set per connection, so URL options stay untouched)."""
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
+        cur.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+        cur.close()
+        dbapi_conn.commit()
+
+    return on_connect
+
+
+def check_reachable(engine: Engine, url: str) -> None:
+    """Connect once; a database that does not exist or cannot be reached is one ConfigError line."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as err:
+        engine.dispose()
+        reason = " ".join(line.strip() for line in str(err.orig or err).splitlines() if line.strip())
+        raise ConfigError(f"database.url: cannot open {safe_url(url)}: {reason}") from None
+
+
+@contextlib.contextmanager
+def exclusive(url: str) -> Iterator[None]:
+    """Hold ``<db>.lock`` for the block, so a second daemon on one SQLite file is refused at start.
+
+    SQLite has one daemon by design (replicas share PostgreSQL, where nothing is held). The
+    lock is a ``flock``: the kernel drops it when the process dies, kill -9 included.
+    """
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(f"{parsed.database}.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # e.g. a missing directory: opening the database will say so
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise ConfigError(
+                f"database.url: {safe_url(url)} is in use by another parcel-monitor (pid {holder}); "
+                "run one daemon per SQLite file, or share PostgreSQL between replicas"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -54,6 +149,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (idempotent)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # a migration may rewrite a big table: no statement limit
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -130,20 +130,45 @@ class Refund(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Intercept(SQLModel, table=True):
-    """Stopping one parcel because of one refund-only request, followed to its end."""
+OPEN_INTERCEPT = text("state IN ('held', 'requested', 'pending', 'accepted')")
 
-    __table_args__ = (UniqueConstraint("refund_id", "parcel_id", name="uq_intercept_refund_parcel"),)
+
+class Intercept(SQLModel, table=True):
+    """Stopping one parcel because of one refund-only request, followed to its end.
+
+    The intercept belongs to the parcel: at most one is open (held, requested, pending, accepted)
+    per parcel, and a later refund of the same order gets a ``joined`` row pointing at it.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("refund_id", "parcel_id", name="uq_intercept_refund_parcel"),
+        Index(
+            "uq_intercept_open_parcel",
+            "parcel_id",
+            unique=True,
+            sqlite_where=OPEN_INTERCEPT,
+            postgresql_where=OPEN_INTERCEPT,
+        ),
+        Index("ix_intercept_state_since", "state", "state_since"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     refund_id: str = Field(max_length=64)
     parcel_id: int = Field(foreign_key="parcel.id", index=True)
-    # held | requested | pending | accepted | rejected | succeeded | failed | skipped
+    # held | requested | pending | accepted | rejected | succeeded | failed | skipped | joined
     state: str = Field(max_length=16)
     reason: str = Field(default="", max_length=256)
     requested_at: datetime = Field(sa_type=UTCDateTime)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Which carrier call of this parcel this is (the outbox key is parcel and attempt, never the refund).
+    attempt: int = 1
+    #: The open intercept of the parcel that a later refund joined (``state`` is then ``joined``).
+    joined_to: int | None = None
+    #: When the intercept entered its current state (the watchdog measures requested/pending from it).
+    state_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: When the watchdog alerted about this intercept being stuck (once per intercept).
+    stuck_alerted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Action(SQLModel, table=True):
@@ -197,7 +222,7 @@ class Notification(SQLModel, table=True):
     kind: str = Field(max_length=16)  # firing | resolved
     group_key: str = Field(max_length=256)
     severity: str = Field(max_length=16)
-    state: str = Field(default="pending", max_length=16)  # pending | sent | failed | cancelled
+    state: str = Field(default="pending", max_length=16)  # pending | sending (leased) | sent | failed | cancelled
     due_at: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
     repeat_seconds: int | None = None
@@ -261,3 +286,38 @@ class KpiDaily(SQLModel, table=True):
     rolled_up_at: datetime = Field(sa_type=UTCDateTime)
     #: Set when a purge deleted parcels counted here: the rollup never rewrites the row again.
     purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Account(SQLModel, table=True):
+    """A person who signs in (console) or calls the API with a token of theirs (``monitor.people``).
+
+    ``login`` is stored lower-cased, so it is unique whatever case it is typed in; the
+    password is only ever an argon2id hash.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=32, unique=True)
+    display_name: str = Field(max_length=64)
+    #: Mainland mobile for @-mentions in DingTalk/WeCom/Feishu, or "" (never logged unmasked).
+    mobile: str = Field(default="", max_length=16)
+    role: str = Field(max_length=16)  # viewer | operator | admin
+    disabled: bool = False
+    password_hash: str = Field(max_length=256)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token of one account: only its SHA-256 is kept; ``token_id`` (its first characters) finds it."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    token_id: str = Field(max_length=16, unique=True)
+    token_hash: str = Field(max_length=64)
+    label: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked: bool = False
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -8,9 +8,11 @@ executemany and ``ON CONFLICT DO NOTHING`` so duplicates cost nothing and retrie
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import json
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +20,10 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, case, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from monitor.people.audit import stamp
 from monitor.store.models import (
     Action,
     Activity,
@@ -54,6 +57,10 @@ POLL_COLUMNS = (
 )  # fmt: skip
 FINISHED = ("delivered", "returned")
 WATCHED_INTERCEPTS = ("requested", "pending", "accepted")
+#: An intercept of these states is the parcel's one open intercept; a later refund joins it.
+OPEN_INTERCEPT_STATES = ("held", *WATCHED_INTERCEPTS)
+#: States of an intercept whose call was made (or is being made) to the carrier.
+CALLED_INTERCEPT_STATES = ("requested", "pending", "accepted", "rejected", "succeeded", "failed")
 CHUNK = 500
 DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
 EVENT_COLUMNS = (
@@ -84,6 +91,54 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+#: Set (per task) for the daemon's jobs: their transactions give way to requests' (:meth:`Store.transact`).
+BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("store_background", default=False)
+#: A bulk transaction (a sweep batch) starts once no request's transaction has run or waited for this long …
+QUIET_SECONDS = 0.015
+#: … or after this long anyway, so a steady stream of requests cannot stall the sweep.
+MAX_YIELD_SECONDS = 0.25
+
+
+class _Turns:
+    """SQLite's single writer, taken in turn: requests before jobs, each in arrival order.
+
+    Without it the daemon's threads race for the write lock in SQLite's busy handler, which
+    sleeps and retries, so a refund's short transaction can lose to a sweep's back-to-back
+    batches for seconds (B4).
+    """
+
+    def __init__(self) -> None:
+        self.busy = False
+        self._waiting: tuple[collections.deque[asyncio.Future[None]], ...] = (collections.deque(), collections.deque())
+
+    async def __aenter__(self) -> None:
+        if not self.busy:
+            self.busy = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting[BACKGROUND.get()].append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed the turn as we were cancelled: pass it on
+                self._next()
+            else:
+                self._waiting[BACKGROUND.get()].remove(turn)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._next()
+
+    def _next(self) -> None:
+        for queue in self._waiting:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self.busy = False
+
+
 class Store:
     """The database, opened once and shared by every component.
 
@@ -98,6 +153,9 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="store") if threads else None
+        self._turns: dict[asyncio.AbstractEventLoop, _Turns] = {}
+        self._requests = 0  # requests' transactions running or waiting
+        self._request_done = 0.0  # monotonic time the last one ended
 
     @property
     def offloading(self) -> bool:
@@ -111,9 +169,44 @@ class Store:
         call = functools.partial(contextvars.copy_context().run, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def transact(self, work: Callable[[UnitOfWork], _T]) -> _T:
-        """Run ``work(uow)`` in one transaction off the event loop and return what it returns."""
-        return await self.offload(self._transact, work)
+    async def transact(self, work: Callable[[UnitOfWork], _T], *, bulk: bool = False) -> _T:
+        """Run ``work(uow)`` in one transaction off the event loop and return what it returns.
+
+        Requests come first. On SQLite, transactions take the one write lock in turn, requests'
+        before jobs' (``BACKGROUND``), instead of racing for it in SQLite's busy handler; and a
+        ``bulk`` transaction (one sweep batch, ~100 ms) waits until requests' transactions have
+        been quiet for ``QUIET_SECONDS``, so a refund's few steps run back to back rather than
+        each behind a batch.
+        """
+        if self._executor is None:
+            return self._transact(work)
+        background = BACKGROUND.get()
+        if bulk:
+            await self._quiet()
+        if not background:
+            self._requests += 1
+        try:
+            if self.dialect != "sqlite":
+                return await self.offload(self._transact, work)
+            async with self._turns_of(asyncio.get_running_loop()):
+                return await self.offload(self._transact, work)
+        finally:
+            if not background:
+                self._requests -= 1
+                self._request_done = time.monotonic()
+
+    async def _quiet(self) -> None:
+        """Wait until no request's transaction ran or waited for a moment (at most ``MAX_YIELD_SECONDS``)."""
+        give_up = time.monotonic() + MAX_YIELD_SECONDS
+        while (self._requests or time.monotonic() - self._request_done < QUIET_SECONDS) and time.monotonic() < give_up:
+            await asyncio.sleep(QUIET_SECONDS / 3)
+
+    def _turns_of(self, loop: asyncio.AbstractEventLoop) -> _Turns:
+        turns = self._turns.get(loop)
+        if turns is None:  # one per event loop (tests run several loops one after another)
+            turns = _Turns()
+            self._turns = {loop: turns}
+        return turns
 
     def _transact(self, work: Callable[[UnitOfWork], _T]) -> _T:
         with self.begin() as uow:
@@ -167,6 +260,18 @@ class UnitOfWork:
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def _picked(self, pick: Select[Any]) -> Select[Any]:
+        """Return the ids a claim picks, evaluated exactly once.
+
+        PostgreSQL may run an ``IN (SELECT … LIMIT … SKIP LOCKED)`` subquery more than once and
+        claim more rows than asked, so there it is a materialized CTE that skips rows another
+        claimer holds; SQLite runs the subquery once, under the write lock.
+        """
+        if self.dialect != "postgresql":
+            return pick
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        return select(picked.c.id)
 
     # -- parcels --------------------------------------------------------------------------
 
@@ -274,9 +379,10 @@ class UnitOfWork:
 
         At risk: not picked up with the pickup deadline before ``risk_until``, or an intercept
         of ours being followed. The lease moves ``next_poll_at`` to ``lease_until``, so a
-        poller that dies leaves its parcels to be polled again then, and other replicas skip
-        them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). ``polled_before`` keeps the
-        per-number cap: a parcel asked about after it is not claimed.
+        poller that dies leaves its parcels to be polled again then, and other pollers skip
+        them: the claim is one conditional ``UPDATE … WHERE next_poll_at <= now … RETURNING``
+        (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two never get the same parcel.
+        ``polled_before`` keeps the per-number cap: a parcel asked about after it is not claimed.
         """
         if limit <= 0:
             return []
@@ -285,23 +391,17 @@ class UnitOfWork:
             P.c.intercept_state.in_(WATCHED_INTERCEPTS),
         )
         risk = case((at_risk, 0), else_=1)
-        stmt = select(P.c.id).where(P.c.carrier == carrier, P.c.next_poll_at <= now)
+        due = and_(P.c.carrier == carrier, P.c.next_poll_at <= now)
         if polled_before is not None:
-            stmt = stmt.where(or_(P.c.last_polled_at.is_(None), P.c.last_polled_at <= polled_before))
-        stmt = stmt.order_by(risk, P.c.next_poll_at, P.c.id).limit(limit)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(self.conn.execute(stmt).scalars())
-        if not ids:
-            return []
-        rows: list[Row[Any]] = []
-        cols = [P.c[n] for n in POLL_COLUMNS]
-        for chunk in _chunks(ids):
-            self.conn.execute(update(P).where(P.c.id.in_(chunk)).values(next_poll_at=lease_until))
-            rows.extend(self.conn.execute(select(*cols).where(P.c.id.in_(chunk))))
-        order = {pid: i for i, pid in enumerate(ids)}
-        rows.sort(key=lambda r: order[r.id])
-        return rows
+            due = and_(due, or_(P.c.last_polled_at.is_(None), P.c.last_polled_at <= polled_before))
+        pick = select(P.c.id).where(due).order_by(risk, P.c.next_poll_at, P.c.id).limit(limit)
+        stmt = (
+            update(P)
+            .where(P.c.id.in_(self._picked(pick)), due)
+            .values(next_poll_at=lease_until)
+            .returning(*(P.c[n] for n in POLL_COLUMNS), risk.label("risk"))
+        )
+        return sorted(self.conn.execute(stmt), key=lambda r: (r.risk, r.id))
 
     def poll_view(self, ids: Sequence[int]) -> dict[int, Row[Any]]:
         """Return what scheduling needs of some parcels, by id."""
@@ -449,23 +549,26 @@ class UnitOfWork:
     def claim_actions(
         self, now: datetime, limit: int, lease: timedelta, keys: Sequence[str] | None = None
     ) -> list[Row[Any]]:
-        """Lease due actions (pending, or running with an expired lease) to this worker."""
+        """Lease due actions (pending, or running with an expired lease) to this worker.
+
+        One conditional ``UPDATE … WHERE <still claimable> … RETURNING``: of two processes
+        claiming at once, each row goes to exactly one (``SKIP LOCKED`` on PostgreSQL, the
+        write lock and the re-checked state on SQLite).
+        """
         ready = or_(
             and_(A.c.state == "pending", A.c.next_attempt_at <= now),
             and_(A.c.state == "running", A.c.lease_until < now),
         )
-        stmt = select(A.c.id).where(ready).order_by(A.c.next_attempt_at, A.c.id).limit(limit)
+        pick = select(A.c.id).where(ready).order_by(A.c.next_attempt_at, A.c.id).limit(limit)
         if keys is not None:
-            stmt = stmt.where(A.c.idempotency_key.in_(list(keys)))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(self.conn.execute(stmt).scalars())
-        if not ids:
-            return []
-        self.conn.execute(
-            update(A).where(A.c.id.in_(ids)).values(state="running", lease_until=now + lease, attempts=A.c.attempts + 1)
+            pick = pick.where(A.c.idempotency_key.in_(list(keys)))
+        stmt = (
+            update(A)
+            .where(A.c.id.in_(self._picked(pick)), ready)
+            .values(state="running", lease_until=now + lease, attempts=A.c.attempts + 1)
+            .returning(*A.c)
         )
-        return list(self.conn.execute(select(A).where(A.c.id.in_(ids)).order_by(A.c.id)))
+        return sorted(self.conn.execute(stmt), key=lambda r: r.id)
 
     def action_keys_of_refund(self, refund_id: str) -> list[str]:
         """Return the idempotency keys of the actions a refund queued that are not done yet."""
@@ -536,6 +639,61 @@ class UnitOfWork:
         )
         return list(self.conn.execute(stmt))
 
+    def claim_notifications(self, now: datetime, lease_until: datetime, limit: int = 10_000) -> list[Row[Any]]:
+        """Lease the due notifications to this sender; return them with their anomaly and parcel, in order.
+
+        One conditional ``UPDATE … SET state = 'sending', due_at = <lease end> WHERE state IN
+        ('pending', 'sending') AND due_at <= now … RETURNING``: of two senders, each row goes
+        to exactly one, and a sender that died leaves its rows to be claimed again when the
+        lease (its ``due_at``) ends. The lease end is the claim's token for
+        :meth:`settle_notifications`.
+        """
+        claimable = and_(N.c.state.in_(("pending", "sending")), N.c.due_at <= now)
+        pick = select(N.c.id).where(claimable).order_by(N.c.due_at, N.c.id).limit(limit)
+        stmt = (
+            update(N)
+            .where(N.c.id.in_(self._picked(pick)), claimable)
+            .values(state="sending", due_at=lease_until)
+            .returning(N.c.id)
+        )
+        ids = sorted(self.conn.execute(stmt).scalars())
+        if not ids:
+            return []
+        stmt = (
+            select(
+                N,
+                AN.c.rule,
+                AN.c.state.label("anomaly_state"),
+                AN.c.opened_at,
+                AN.c.compensation_fen,
+                AN.c.detail,
+                P.c.id.label("parcel_id"),
+                P.c.carrier,
+                P.c.tracking_no,
+                P.c.order_id,
+                P.c.shop,
+                func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
+            )
+            .join(AN, AN.c.id == N.c.anomaly_id)
+            .join(P, P.c.id == AN.c.parcel_id)
+        )
+        rows: list[Row[Any]] = []
+        for chunk in _chunks(ids):
+            rows.extend(self.conn.execute(stmt.where(N.c.id.in_(chunk))))
+        return sorted(rows, key=lambda r: r.id)  # groups go out in the order their first notice was queued
+
+    def settle_notifications(self, ids: Sequence[int], lease_until: datetime, **values: Any) -> int:
+        """Record what became of claimed notifications (sent, retry at, failed) if the claim is still ours.
+
+        Conditional on ``state = 'sending'`` and the claim's own lease end: a sender whose lease
+        ran out (and whose rows another sender claimed since) changes nothing. Return rows changed.
+        """
+        changed = 0
+        for chunk in _chunks(ids):
+            stmt = update(N).where(N.c.id.in_(chunk), N.c.state == "sending", N.c.due_at == lease_until)
+            changed += self.conn.execute(stmt.values(**values)).rowcount
+        return changed
+
     def action_kinds(self, anomaly_ids: Iterable[int]) -> dict[int, list[str]]:
         """Return what was queued for each anomaly besides alerts (tickets, reshipment suggestions)."""
         found: dict[int, list[str]] = {}
@@ -601,9 +759,73 @@ class UnitOfWork:
             found.extend(self.conn.execute(stmt))
         return sorted(found, key=lambda r: r.id)
 
-    def insert_intercept(self, row: dict[str, Any]) -> int:
-        """Record an intercept decision for one parcel of one refund."""
-        return self.conn.execute(I.insert().values(**row).returning(I.c.id)).scalar_one()
+    def refund_seen(self, refund_id: str) -> bool:
+        """Tell whether a refund id was recorded before."""
+        return self.conn.execute(select(R.c.id).where(R.c.refund_id == refund_id)).first() is not None
+
+    def freshness_of_order(self, order_id: str) -> list[Row[Any]]:
+        """Return what tells how fresh each parcel of an order is: status, last poll, last event."""
+        cols = (P.c.id, P.c.carrier, P.c.tracking_no, P.c.status, P.c.last_polled_at, P.c.last_event_at)
+        return list(self.conn.execute(select(*cols).where(P.c.order_id == order_id).order_by(P.c.id)))
+
+    def insert_intercept(self, row: dict[str, Any]) -> int | None:
+        """Record an intercept decision for one parcel of one refund.
+
+        Returns None, inserting nothing, when that refund already decided for the parcel or the
+        parcel already has an open intercept (the partial unique index): the caller joins that one.
+        """
+        stmt = self._insert(I).values(**row).on_conflict_do_nothing()
+        return self.conn.execute(stmt.returning(I.c.id)).scalar()
+
+    def open_intercept_of(self, parcel_id: int) -> Row[Any] | None:
+        """Return the parcel's open intercept (held, requested, pending or accepted), if any."""
+        stmt = select(I).where(I.c.parcel_id == parcel_id, I.c.state.in_(OPEN_INTERCEPT_STATES))
+        return self.conn.execute(stmt.order_by(I.c.id).limit(1)).first()
+
+    def next_intercept_attempt(self, parcel_id: int) -> int:
+        """Return the number the parcel's next carrier call gets (1 for the first)."""
+        stmt = select(func.max(I.c.attempt)).where(I.c.parcel_id == parcel_id, I.c.state.in_(CALLED_INTERCEPT_STATES))
+        return (self.conn.execute(stmt).scalar() or 0) + 1
+
+    def claim_stuck_intercepts(self, cutoff: datetime, now: datetime, limit: int = 500) -> list[Row[Any]]:
+        """Mark intercepts waiting (requested/pending) since ``cutoff`` or before, not alerted yet; return them.
+
+        An index range scan on (state, state_since); the conditional update makes each intercept
+        claimed by exactly one watchdog run, with the parcel's keys for the alert.
+        """
+        waiting = and_(I.c.state.in_(("requested", "pending")), I.c.state_since <= cutoff)
+        stmt = select(I.c.id).where(waiting, I.c.stuck_alerted_at.is_(None)).order_by(I.c.state_since).limit(limit)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(self.conn.execute(stmt).scalars())
+        if not ids:
+            return []
+        claim = update(I).where(I.c.id.in_(ids), I.c.stuck_alerted_at.is_(None)).values(stuck_alerted_at=now)
+        mine = list(self.conn.execute(claim.returning(I.c.id)).scalars())
+        keys = (P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop)
+        stmt = select(I, *keys).join(P, P.c.id == I.c.parcel_id).where(I.c.id.in_(mine)).order_by(I.c.id)
+        return list(self.conn.execute(stmt)) if mine else []
+
+    def release_stuck_alerts(self, ids: Sequence[int]) -> None:
+        """Unmark intercepts whose stuck alert could not be sent, so the next run tries again."""
+        if ids:
+            self.conn.execute(update(I).where(I.c.id.in_(list(ids))).values(stuck_alerted_at=None))
+
+    def requeue_intercepts(self, carrier: str, now: datetime) -> int:
+        """Make the waiting intercept calls of a carrier due now (its credentials work again); return how many."""
+        waiting = select(I.c.parcel_id).join(P, P.c.id == I.c.parcel_id)
+        waiting = waiting.where(P.c.carrier == carrier, I.c.state == "requested")
+        calls = and_(A.c.kind == "intercept", A.c.state.in_(("pending", "failed")), A.c.parcel_id.in_(waiting))
+        stmt = update(A).where(calls)
+        result = self.conn.execute(
+            stmt.values(state="pending", attempts=0, next_attempt_at=now, lease_until=None, done_at=None)
+        )
+        return result.rowcount or 0
+
+    def claim_carrier_alert(self, carrier: str, told: str, telling: str, at: datetime) -> bool:
+        """Move a carrier's ``alerted`` from ``told`` to ``telling``; False if another sender did it first."""
+        stmt = update(CH).where(CH.c.carrier == carrier, CH.c.alerted == told).values(alerted=telling, updated_at=at)
+        return bool(self.conn.execute(stmt).rowcount)
 
     def intercepts_of_refund(self, refund_id: str) -> list[Row[Any]]:
         """Return the intercepts a refund caused."""
@@ -629,11 +851,11 @@ class UnitOfWork:
     # -- activity -------------------------------------------------------------------------
 
     def record(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append to the activity log; ``data`` is stored as JSON."""
+        """Append to the activity log; ``data`` is stored as JSON, with who did it during an API request."""
         if rows:
             self.conn.execute(
                 ACT.insert(),
-                [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in rows],
+                [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in stamp(rows)],
             )
 
     def activity_after(self, last_id: int, limit: int = 10_000) -> list[Row[Any]]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 from carriers.model import Status, TrackingEvent
 from carriers.sandbox import SandboxCarrier
 from monitor.alerts.model import SENT, Alert, Delivery
+from monitor.alerts.notifier import SEND_LEASE, Notifier
 from monitor.alerts.routing import parse_route
 from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import SimulatedClock
@@ -225,3 +227,74 @@ def test_message_says_how_long_and_what_was_done(store: Store) -> None:
     zh, en = render([alert]).text, render([alert], "en").text
     assert "已 24 小时无进展" in zh and "已建工单" in zh and "赔付风险 ¥15.00" in zh
     assert "24 h without progress" in en and "ticket opened" in en
+
+
+class SlowInbox(Inbox):
+    """An inbox that takes a while to answer (or never does), so senders overlap."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        super().__init__(name)
+        self.seconds = seconds
+        self.asked = 0
+
+    async def notify(self, alerts: Sequence[Alert]) -> Delivery:
+        self.asked += 1
+        await asyncio.sleep(self.seconds)
+        return await super().notify(alerts)
+
+
+def queued(store: Store, count: int) -> tuple[Monitor, SimulatedClock]:
+    """Open ``count`` pickup_overdue anomalies and queue their notices (nothing sent yet)."""
+    monitor, clock, _ = setup(store, {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s"})
+    ship(monitor, count)
+    clock.set(cst(12, 9))
+    asyncio.run(monitor.tick(act=False))
+    asyncio.run(monitor.dispatcher.run())
+    return monitor, clock
+
+
+def test_overlapping_flushes_send_each_group_once(store: Store) -> None:
+    monitor, _ = queued(store, 40)
+    threaded = Store(store.engine, threads=4)  # as the daemon runs it: flushes really overlap
+    inbox = SlowInbox("ops", 0.05)
+    notifier = Notifier(threaded, monitor.clock, {"ops": inbox}, monitor.notifier.route)
+
+    async def five_at_once() -> list[int]:
+        return await asyncio.gather(*(notifier.flush() for _ in range(5)))
+
+    assert sorted(asyncio.run(five_at_once())) == [0, 0, 0, 0, 1]
+    (message,) = inbox.messages
+    assert len(message) == 40
+    with store.begin() as uow:
+        assert {n.state for n in uow.notifications()} == {"sent"}
+
+
+def test_a_sender_killed_mid_send_leaves_its_group_to_the_next_after_the_lease(store: Store) -> None:
+    monitor, clock = queued(store, 3)
+    stuck = SlowInbox("ops", 3600)
+
+    async def killed() -> None:
+        task = asyncio.create_task(Notifier(store, clock, {"ops": stuck}, monitor.notifier.route).flush())
+        while not stuck.asked:
+            await asyncio.sleep(0.01)
+        task.cancel()  # what kill -9 leaves: the rows claimed, nothing recorded
+
+    asyncio.run(killed())
+    inbox = Inbox("ops")
+    fresh = Notifier(store, clock, {"ops": inbox}, monitor.notifier.route)
+    assert asyncio.run(fresh.flush()) == 0  # still leased to the dead sender
+    clock.advance(SEND_LEASE + timedelta(seconds=1))
+    assert asyncio.run(fresh.flush()) == 1
+    assert [len(m) for m in inbox.messages] == [3]
+
+
+def test_act_only_queues_when_the_daemon_defers_it_to_the_dispatch_job(store: Store) -> None:
+    monitor, clock, inbox = setup(store, {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s"})
+    monitor.defer_actions = True
+    ship(monitor, 2)
+    clock.set(cst(12, 9))
+    asyncio.run(monitor.tick(act=False))
+    asyncio.run(monitor.act())  # what a push or a verdict request calls
+    assert inbox["ops"].messages == []
+    asyncio.run(monitor.run_actions())  # the dispatch job
+    assert [len(m) for m in inbox["ops"].messages] == [2]

@@ -1,6 +1,6 @@
 """``parcel-monitor run`` as a real process: start, API, refund → intercept, SIGTERM, restart.
 
-The carrier is SF Express's 丰桥 on a local server (tests/carriers/sf/fake_sf.py) that
+The carrier is SF Express's 丰桥 on a local server (carriers/testing/sf.py) that
 checks signatures, so the intercept is a real HTTP call the test can count.
 """
 
@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.carriers.sf.fake_sf import CHECK_WORD, PARTNER, FakeSF, Scripted, recorded
+from carriers.testing.server import Reply
+from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, ROUTES
+from tests.carriers.payloads import FakeSF
+from tests.carriers.payloads import sf_recorded as recorded
 from tests.daemon.process import Daemon, signed_refund, wait_for
 
 BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -27,15 +30,10 @@ class InTransitSF(FakeSF):
 
     intercept_delay = 3.0
 
-    def answer(self, seen: Any) -> Any:
-        reply = super().answer(seen)
-        if seen.form.get("serviceCode") == "EXP_RECE_SEARCH_ROUTES" and not isinstance(reply, Scripted):
-            status, body = reply
-            if status == 200 and '"A1000"' in body:
-                return 200, json.dumps(in_transit_body(), ensure_ascii=False)
-        if seen.form.get("serviceCode") == "EXP_RECE_WANTED_INTERCEPT" and not isinstance(reply, Scripted):
-            return Scripted(*reply, delay=self.intercept_delay)
-        return reply
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.on(ROUTES, lambda fake, seen: Reply(200, in_transit_body()))
+        self.on(INTERCEPT, lambda fake, seen: Reply(*fake.fixture("intercept_accepted"), delay=self.intercept_delay))
 
 
 def in_transit_body() -> dict[str, Any]:
@@ -102,7 +100,7 @@ def test_sigterm_finishes_the_intercept_in_flight_and_a_restart_duplicates_nothi
         assert took >= 1.0  # it waited for the carrier's answer rather than dropping it
         assert answers and answers[0].status_code == 200, first.output()
         decisions = answers[0].json()["decisions"]
-        assert [d["decision"] for d in decisions] == ["accepted"]
+        assert [d["decision"] for d in decisions] == ["intercept_requested"]  # answered at once; the call follows
 
         second = Daemon(["--config", str(config)], env).wait_started()
         with second.client() as client:
