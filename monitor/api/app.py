@@ -1,8 +1,11 @@
 """The daemon's HTTP API: ``create_app(ctx)`` builds it, the daemon serves it with uvicorn.
 
 It runs on the same asyncio loop as the scheduler, so every handler is ``async def`` and
-calls the Monitor directly: no threads, no second copy of the state. Routers are small
-modules, one per resource; this module only assembles them, top to bottom.
+calls the Monitor directly, with no second copy of the state. Database work never runs on
+that loop: handlers hand it to the store's threads (``await ctx.read(...)``,
+``await ctx.offload(...)``), so a slow or locked database stalls only the requests that need
+it, ``/healthz`` never waits on it, and an outage answers ``503 database_unavailable``.
+Routers are small modules, one per resource; this module only assembles them, top to bottom.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from monitor.api import anomalies, errors, health, intercepts, parcels, push, refunds, reports, shipments, tickets
-from monitor.api.auth import require_token
 from monitor.api.context import ApiContext
 from monitor.api.middleware import AccessLog, BodyLimit, CatchAll, RouteTemplates
+from monitor.api.principal import current_principal
 from monitor.api.schemas import RefundIn, ResolveIn, ShipmentBatchIn, ShipmentIn
 
 __all__ = ["API_PREFIX", "ApiContext", "create_app"]
@@ -129,7 +132,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
     for router in AUTHENTICATED:
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     for router in SIGNED:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
