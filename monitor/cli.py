@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from monitor import config as config_module
 from monitor.logging import configure
 
-DEFAULT_CONFIG = Path("config/default.toml")
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from monitor.people.accounts import People
 
 
 def _settings(path: str | None) -> config_module.Settings:
@@ -21,14 +26,21 @@ def _settings(path: str | None) -> config_module.Settings:
 
 
 def _settings_from(path: str | None, environ: Mapping[str, str]) -> config_module.Settings:
-    chosen = path or environ.get("PARCEL_MONITOR_CONFIG")
-    if chosen is None and DEFAULT_CONFIG.exists():
-        chosen = str(DEFAULT_CONFIG)
+    chosen = path or environ.get("PARCEL_MONITOR_CONFIG") or None
     try:
-        return config_module.load(chosen, environ)
+        settings = config_module.load(chosen, environ)
     except config_module.ConfigError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
+    if settings.database_url == config_module.default_database_url(environ):
+        folder = config_module.data_dir(environ)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            click.echo(f"error: data directory {folder}: {err.strerror or err} (set {config_module.DATA_DIR_ENV})",
+                       err=True)  # fmt: skip
+            sys.exit(2)
+    return settings
 
 
 def alerting(settings: config_module.Settings) -> dict[str, object]:
@@ -43,7 +55,7 @@ config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
-    help="TOML settings file (default: $PARCEL_MONITOR_CONFIG, then config/default.toml, then built-in).",
+    help="TOML settings file (default: $PARCEL_MONITOR_CONFIG, else the shipped config/default.toml).",
 )
 
 
@@ -141,6 +153,7 @@ def check_config(config_path: str | None) -> None:
     from carriers import registry
 
     reg = registry.load()
+    pushes: list[str] = []
     for code in settings.carriers:
         if code not in reg.adapters:
             known = ", ".join(sorted(reg.adapters))
@@ -151,14 +164,18 @@ def check_config(config_path: str | None) -> None:
         settings_type = info.settings_type
         if settings_type is not None and hasattr(settings_type, "from_mapping"):
             try:
-                settings_type.from_mapping(settings.carriers[code], os.environ)
+                parsed = settings_type.from_mapping(settings.carriers[code], os.environ)
             except ValueError as err:
                 click.echo(f"error: {settings.source}: carriers.{code}: {err}", err=True)
                 sys.exit(2)
+            if isinstance(getattr(parsed, "push_auth", None), str):  # how the push route authenticates, or off
+                pushes.append(f"{code} {parsed.push_auth}")
     click.echo(f"{settings.source}: OK")
     click.echo(f"  database: {_safe_url(settings.database_url)}")
     click.echo(f"  rules: preset {settings.rules.preset}, {len(settings.rules.overrides)} override(s)")
     click.echo(f"  carriers: {', '.join(settings.carriers) or 'none configured'}")
+    if pushes:
+        click.echo(f"  push: {'; '.join(pushes)}")
     click.echo(f"  alert channels: {', '.join(f'{c.name} ({c.type})' for c in settings.channels) or 'none'}")
     click.echo(
         f"  alert route: root → {settings.route.receiver or 'none'}, {len(settings.route.routes)} child route(s)"
@@ -186,12 +203,24 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Schema revision to upgrade to.")
 def db_upgrade(config_path: str | None, revision: str) -> None:
     """Create or migrate the schema (safe to run on every deploy)."""
-    from monitor.store.db import make_engine, upgrade
+    from alembic.util.exc import CommandError
+
+    from monitor.store.db import check_reachable, make_engine, upgrade
 
     settings = _settings(config_path)
     configure(settings.log_format, settings.log_level)
     engine = make_engine(settings.database_url)
-    upgrade(engine, revision)
+    try:
+        check_reachable(engine, settings.database_url)
+        upgrade(engine, revision)
+    except config_module.ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except CommandError as err:
+        click.echo(f"error: --revision {revision}: {err}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
     click.echo(f"database {_safe_url(settings.database_url)} is at revision {revision}")
 
 
@@ -208,12 +237,38 @@ def demo(config_path: str | None, parcels: int, days: float) -> None:
     asyncio.run(run_demo(settings, parcels=parcels, days=days, out=sys.stdout))
 
 
-def _no_schema(settings: config_module.Settings) -> None:
-    """Say the database was never migrated, and exit 2."""
-    click.echo(
-        f"error: database {_safe_url(settings.database_url)} has no schema: run `parcel-monitor db upgrade`", err=True
-    )
-    sys.exit(2)
+def _open_database(settings: config_module.Settings, *, create: bool) -> Engine | None:
+    """Open the configured database for a command, in one line of error or none.
+
+    ``create``: migrate it as ``run`` does (a command that stores, like ``import``). Otherwise
+    a database that has no schema yet is left as it is — not even an empty SQLite file is
+    made — and None says there is nothing in it. Unreachable is exit 2, the URL masked.
+    """
+    from sqlalchemy.engine import make_url
+
+    from monitor.store.db import check_reachable, is_migrated, make_engine, upgrade
+
+    url = settings.database_url
+    parsed = make_url(url)
+    sqlite_file = parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:")
+    if not create and sqlite_file and not Path(str(parsed.database)).exists():
+        return None
+    engine = make_engine(url)
+    try:
+        check_reachable(engine, url)
+        if is_migrated(engine) or create:
+            if create:
+                upgrade(engine)
+            return engine
+    except config_module.ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    engine.dispose()
+    return None
+
+
+def _empty(settings: config_module.Settings, what: str) -> None:
+    click.echo(f"database {_safe_url(settings.database_url)} has no schema yet: {what}", err=True)
 
 
 @main.command("import")
@@ -235,7 +290,6 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     from monitor import importing
     from monitor.clock import SystemClock
     from monitor.shipments import ShipmentBook
-    from monitor.store.db import is_migrated, make_engine
     from monitor.store.store import Store
 
     settings = _settings(config_path)
@@ -249,11 +303,14 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
         click.echo(f"{csv_path}: not UTF-8, reading it as GBK (GB18030)", err=True)
     if checked.unknown:
         click.echo(f"warning: {csv_path}: unknown column(s) ignored: {', '.join(checked.unknown)}", err=True)
-    engine = make_engine(settings.database_url)
-    if not is_migrated(engine):
-        _no_schema(settings)
-    store = Store(engine)
-    book = importing.DryRun(store) if dry_run else ShipmentBook(store, settings.rules, SystemClock())
+    engine = _open_database(settings, create=not dry_run)
+    if engine is None:
+        _empty(settings, "nothing is known, every good row would be new")
+    store = Store(engine) if engine is not None else None
+    if store is None or dry_run:
+        book: importing.DryRun | ShipmentBook = importing.DryRun(store)
+    else:
+        book = ShipmentBook(store, settings.rules, SystemClock())
     clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # error lines overwrite the bar, which redraws below
 
     def bad(row: importing.BadRow) -> None:
@@ -263,10 +320,11 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
         with click.progressbar(length=checked.rows, label=f"importing {csv_path}", file=sys.stderr) as bar:
             summary = importing.import_rows(
                 importing.rows(checked), settings.carriers, book.add, batch_size, bad, bar.update,
-                importing.stored_orders(store),
+                importing.stored_orders(store) if store is not None else None,
             )
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     created = "would create" if dry_run else "created"
     line = (
         f"{csv_path}: read {summary.read}, {created} {summary.created}, already known {summary.known},"
@@ -293,14 +351,14 @@ def report(config_path: str | None, days: int, shop: str | None, carrier: str | 
 
     from monitor.clock import SystemClock
     from monitor.reports import build_report, render_report, report_json
-    from monitor.store.db import is_migrated, make_engine
     from monitor.store.store import Store
 
     settings = _settings(config_path)
     configure(settings.log_format, "warning")
-    engine = make_engine(settings.database_url)
-    if not is_migrated(engine):
-        _no_schema(settings)
+    engine = _open_database(settings, create=False)
+    if engine is None:
+        _empty(settings, "nothing to report (`run`, `import` or `db upgrade` create it)")
+        return
     try:
         result = build_report(Store(engine), SystemClock(), days, settings.timezone, shop, carrier)
     finally:
@@ -309,3 +367,196 @@ def report(config_path: str | None, days: int, shop: str | None, carrier: str | 
         click.echo(json.dumps(report_json(result), ensure_ascii=False, indent=2))
     else:
         click.echo(render_report(result))
+
+
+@main.group()
+def user() -> None:
+    """Manage the people who use the API and the console: accounts, roles, tokens (docs/people.md)."""
+
+
+@contextmanager
+def _people(config_path: str | None) -> Iterator[People]:
+    """Open the database (migrated, as ``import`` does) for a ``user`` command; a refusal is exit 2."""
+    from monitor.clock import SystemClock
+    from monitor.people.accounts import People
+    from monitor.people.errors import PeopleError
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    engine = _open_database(settings, create=True)
+    assert engine is not None
+    try:
+        yield People(Store(engine), SystemClock())
+    except PeopleError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+
+
+def _new_password(from_stdin: bool) -> str:
+    """Read a password: one line of stdin (``--password-stdin``, for scripts) or a prompt asked twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _refuse(err: Exception) -> NoReturn:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(2)
+
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin instead of a prompt."
+)
+ROLES = click.Choice(["viewer", "operator", "admin"], case_sensitive=False)
+
+
+@user.command("add")
+@click.argument("name")
+@config_option
+@click.option("--display-name", help="Name shown to people (default: NAME).")
+@click.option("--mobile", default="", help="Mainland mobile for @-mentions in DingTalk/WeCom/Feishu alerts.")
+@click.option("--role", type=ROLES, default="viewer", show_default=True, help="What the account may do.")
+@password_stdin_option
+def user_add(name: str, config_path: str | None, display_name: str | None, mobile: str, role: str,
+             password_stdin: bool) -> None:  # fmt: skip
+    """Add an account NAME (login, case-insensitive); the password is asked at a prompt, twice."""
+    from monitor.people import model
+    from monitor.people.errors import LoginTaken, PeopleError, UnknownAccount
+
+    try:  # every field is checked before anyone types a password
+        login = model.check_login(name)
+        model.check_display_name(display_name if display_name is not None else login)
+        model.check_mobile(mobile)
+    except PeopleError as err:
+        _refuse(err)
+    with _people(config_path) as people:
+        try:
+            people.get(login)
+            raise LoginTaken(login)
+        except UnknownAccount:
+            pass
+        added = people.add(login, _new_password(password_stdin), by=model.CLI, display_name=display_name,
+                           mobile=mobile, role=role)  # fmt: skip
+    click.echo(f"added {added.login} ({added.display_name}), role {added.role}")
+
+
+@user.command("list")
+@config_option
+def user_list(config_path: str | None) -> None:
+    """List the accounts: login, display name, masked mobile, role, disabled, working tokens."""
+    from sqlalchemy import inspect
+
+    from monitor.clock import SystemClock
+    from monitor.people.accounts import People
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    engine = _open_database(settings, create=False)
+    if engine is None or not inspect(engine).has_table("account"):
+        click.echo("no accounts yet (`parcel-monitor user add NAME` makes one)")
+        return
+    try:
+        accounts = People(Store(engine), SystemClock()).accounts()
+    finally:
+        engine.dispose()
+    if not accounts:
+        click.echo("no accounts yet (`parcel-monitor user add NAME` makes one)")
+        return
+    rows = [("login", "display name", "mobile", "role", "disabled", "tokens")]
+    rows += [(a.login, a.display_name, a.masked_mobile or "-", a.role.value, "yes" if a.disabled else "no",
+              str(a.tokens)) for a in accounts]  # fmt: skip
+    widths = [max(_text_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(cell + " " * (w - _text_width(cell)) for cell, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _text_width(text: str) -> int:
+    """Return the columns ``text`` takes in a terminal (a Chinese character takes two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+@user.command("disable")
+@click.argument("name")
+@config_option
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+def user_disable(name: str, config_path: str | None, enable: bool) -> None:
+    """Disable account NAME: its password and tokens stop working at once (--enable undoes it)."""
+    from monitor.people.model import CLI
+
+    with _people(config_path) as people:
+        account = people.set_disabled(name, not enable, by=CLI)
+    click.echo(f"{account.login} {'disabled' if account.disabled else 'enabled'}")
+
+
+@user.command("reset-password")
+@click.argument("name")
+@config_option
+@password_stdin_option
+def user_reset_password(name: str, config_path: str | None, password_stdin: bool) -> None:
+    """Give account NAME a new password, asked at a prompt twice (its tokens keep working)."""
+    from monitor.people.model import CLI
+
+    with _people(config_path) as people:
+        people.get(name)  # an unknown NAME is refused before anyone types a password
+        people.reset_password(name, _new_password(password_stdin), by=CLI)
+    click.echo(f"password of {name.strip().lower()} changed")
+
+
+@user.command("set-role")
+@click.argument("name")
+@click.argument("role", type=ROLES)
+@config_option
+def user_set_role(name: str, role: str, config_path: str | None) -> None:
+    """Give account NAME the role ROLE: viewer (reads), operator (acts), admin (also manages people)."""
+    from monitor.people.model import CLI
+
+    with _people(config_path) as people:
+        account = people.set_role(name, role, by=CLI)
+    click.echo(f"{account.login} is now {account.role}")
+
+
+@user.command("edit")
+@click.argument("name")
+@config_option
+@click.option("--display-name", help="New display name.")
+@click.option("--mobile", help="New mobile for @-mentions (an empty string removes it).")
+def user_edit(name: str, config_path: str | None, display_name: str | None, mobile: str | None) -> None:
+    """Change the display name or mobile of account NAME."""
+    from monitor.people.model import CLI
+
+    with _people(config_path) as people:
+        account = people.set_profile(name, by=CLI, display_name=display_name, mobile=mobile)
+    click.echo(f"{account.login}: {account.display_name}, mobile {account.masked_mobile or 'none'}")
+
+
+@user.command("token")
+@click.argument("name")
+@config_option
+@click.option("--label", default="", help="What the token is for (e.g. the script or machine using it).")
+@click.option("--revoke", "revoke_id", metavar="ID", help="Revoke the token with this id instead.")
+@click.option("--list", "list_tokens", is_flag=True, help="List the account's tokens instead.")
+def user_token(name: str, config_path: str | None, label: str, revoke_id: str | None, list_tokens: bool) -> None:
+    """Print a new API token of account NAME, once: only its hash is kept (--revoke ID, --list)."""
+    from monitor.people.model import CLI
+
+    with _people(config_path) as people:
+        if list_tokens:
+            for t in people.tokens(name):
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+                state = "revoked" if t.revoked else "works"
+                click.echo(f"{t.token_id}  {state:<7}  created {t.created_at:%Y-%m-%d %H:%M}  used {used}  {t.label}")
+            return
+        if revoke_id is not None:
+            people.revoke_token(name, revoke_id, by=CLI)
+            click.echo(f"token {revoke_id} of {name.strip().lower()} revoked")
+            return
+        issued = people.issue_token(name, by=CLI, label=label)
+    click.echo(f"token {issued.token_id} of {issued.login}: shown once, store it now (only its hash is kept)",
+               err=True)  # fmt: skip
+    click.echo(issued.token)

@@ -6,9 +6,11 @@ Errors name the file, the key and the bad value. Secrets are read from the envir
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,11 +22,15 @@ from monitor.alerts.timing import QuietHours
 from monitor.errors import ConfigError, RuleConfigError
 from monitor.rules.ruleset import RuleSet, build_ruleset
 
-DEFAULT_DATABASE_URL = "sqlite:///parcel-monitor.db"
+#: The shipped default, config/default.toml, packaged as monitor/default.toml so it travels with the wheel.
+BUILT_IN = "<built-in default: config/default.toml>"
+DATA_DIR_ENV = "PARCEL_MONITOR_DATA_DIR"
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_RATE_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
-TOP_LEVEL = ("timezone", "database", "rules", "carriers", "alerts", "log", "demo", "api", "polling", "retention")
+TOP_LEVEL = (
+    "timezone", "database", "rules", "carriers", "alerts", "log", "demo", "api", "polling", "retention", "intercepts",
+)  # fmt: skip
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
@@ -91,6 +97,31 @@ class RetentionSettings:
     finished_days: int = 180
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """How long database work may wait, and on how many threads the daemon runs it."""
+
+    #: SQLite: seconds a write waits for another writer's lock before the statement fails.
+    busy_timeout_seconds: float = 5.0
+    #: PostgreSQL: seconds a statement may run, and may wait for a lock (0 = no limit).
+    statement_timeout_seconds: float = 30.0
+    lock_timeout_seconds: float = 5.0
+    #: Threads (each with its own connection) the daemon runs database work on, off the event loop.
+    threads: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class InterceptSettings:
+    """How refunds are decided and intercepts watched."""
+
+    #: An intercept in requested or pending longer than this raises one alert.
+    stuck_after_minutes: int = 15
+    #: A refund for a parcel known less freshly than this asks its carrier first (0: never).
+    stale_after_minutes: int = 5
+    #: How long that one track call may take before the refund is decided on what is known.
+    fresh_track_seconds: float = 2.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs, validated."""
@@ -111,19 +142,39 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     polling: PollingSettings = field(default_factory=PollingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    intercepts: InterceptSettings = field(default_factory=InterceptSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+
+
+def data_dir(environ: Mapping[str, str]) -> Path:
+    """Return where the default SQLite file lives: ``$PARCEL_MONITOR_DATA_DIR``, else the XDG data home.
+
+    Never the current folder: two commands run from two folders must find the same database.
+    """
+    if environ.get(DATA_DIR_ENV):
+        return Path(environ[DATA_DIR_ENV]).expanduser()
+    home = environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(home) / "parcel-monitor"
+
+
+def default_database_url(environ: Mapping[str, str]) -> str:
+    """Return the SQLite file in the data directory, the database used when none is configured."""
+    return f"sqlite:///{data_dir(environ) / 'parcel-monitor.db'}"
 
 
 def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
-    """Read ``path`` (or the built-in defaults when None) and apply the environment."""
-    source = str(path) if path else "<built-in defaults>"
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: file not found") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{source}: not valid TOML: {err}") from None
+    """Read ``path`` (or the shipped default when None) and apply the environment."""
+    source = str(path) if path else BUILT_IN
+    try:
+        if path is None:
+            text = resources.files("monitor").joinpath("default.toml").read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        raw: dict[str, Any] = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from None
     try:
         return _build(source, raw, environ)
     except (ConfigError, RuleConfigError) as err:
@@ -149,7 +200,7 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         if key not in TOP_LEVEL:
             raise ConfigError(f"{key}: unknown section (known: {', '.join(TOP_LEVEL)})")
     database = _table(raw, "database")
-    url = environ.get("PARCEL_MONITOR_DATABASE_URL") or database.get("url", DEFAULT_DATABASE_URL)
+    url = environ.get("PARCEL_MONITOR_DATABASE_URL") or database.get("url") or default_database_url(environ)
     if not isinstance(url, str) or not url.startswith(("sqlite", "postgresql", "postgres")):
         raise ConfigError(f"database.url: expected a sqlite:/// or postgresql:// URL, got {url!r}")
     tz_name = raw.get("timezone", "Asia/Shanghai")
@@ -215,6 +266,8 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         api=_api(_table(raw, "api"), environ),
         polling=_polling(_table(raw, "polling")),
         retention=_retention(_table(raw, "retention")),
+        intercepts=_intercepts(_table(raw, "intercepts")),
+        database=_database(database),
     )
 
 
@@ -290,6 +343,31 @@ def _polling(table: Mapping[str, Any]) -> PollingSettings:
         tick_seconds=_whole(table, "tick_seconds", "polling", 10),
         round_limit=_whole(table, "round_limit", "polling", 5_000),
         quotas=quotas,
+    )
+
+
+def _database(table: Mapping[str, Any]) -> DatabaseSettings:
+    known = ("url", "busy_timeout_seconds", "statement_timeout_seconds", "lock_timeout_seconds", "threads")
+    _unknown(table, "database", known)
+    seconds = {}
+    for key in known[1:4]:
+        value = table.get(key, getattr(DatabaseSettings(), key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
+            raise ConfigError(f"database.{key}: expected seconds from 0 to 86400, got {value!r}")
+        seconds[key] = float(value)
+    return DatabaseSettings(**seconds, threads=_whole(table, "threads", "database", 4))
+
+
+def _intercepts(table: Mapping[str, Any]) -> InterceptSettings:
+    where = "intercepts"
+    _unknown(table, where, ("stuck_after_minutes", "stale_after_minutes", "fresh_track_seconds"))
+    seconds = table.get("fresh_track_seconds", 2.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 30:
+        raise ConfigError(f"{where}.fresh_track_seconds: expected seconds in (0, 30], got {seconds!r}")
+    return InterceptSettings(
+        stuck_after_minutes=_whole(table, "stuck_after_minutes", where, 15),
+        stale_after_minutes=_whole(table, "stale_after_minutes", where, 5, minimum=0),
+        fresh_track_seconds=float(seconds),
     )
 
 

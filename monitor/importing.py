@@ -303,15 +303,18 @@ def stored_orders(store: Store) -> Orders:
 class DryRun:
     """Stand in for :meth:`ShipmentBook.add`: count what would be new, store nothing."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store | None) -> None:
+        #: None: the database has no schema yet, so nothing is stored in it.
         self.store = store
         self.seen: set[tuple[str, str]] = set()
 
     def add(self, shipments: Sequence[Shipment]) -> int:
         """Return how many of ``shipments`` are neither stored nor earlier in the file."""
         keys = {(s.carrier, s.tracking_no) for s in shipments}
-        with self.store.begin() as uow:
-            known = set(uow.parcels_by_keys(keys))
+        known: set[tuple[str, str]] = set()
+        if self.store is not None:
+            with self.store.begin() as uow:
+                known = set(uow.parcels_by_keys(keys))
         fresh = keys - known - self.seen
         self.seen |= keys
         return len(fresh)

@@ -19,6 +19,10 @@ from monitor.store.store import Store
 
 log = structlog.get_logger("monitor.shipments")
 
+#: Largest order amount: 2^31 - 1 fen, what a PostgreSQL INTEGER column holds.
+MAX_AMOUNT = Decimal("21474836.47")
+#: Years a shipment's times may have; outside them the deadline arithmetic overflows.
+YEARS = (2000, 2100)
 #: How a presale flag may be written (CSV cells, JSON strings), case ignored; anything else is refused,
 #: because a guessed "false" arms a 24-hour pickup deadline and false pickup alerts for a presale order.
 PRESALE_WORDS = {
@@ -85,7 +89,7 @@ def parse_presale(value: Any) -> bool:
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    """Parse an ISO 8601 time that carries an offset."""
+    """Parse an ISO 8601 time that carries an offset, in the years a shipment can have (2000–2100)."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -97,17 +101,22 @@ def parse_time(value: Any, field: str) -> datetime:
         raise ShipmentError(field, f"expected an ISO 8601 time, got {value!r}")
     if moment.tzinfo is None:
         raise ShipmentError(field, f"time without an offset: {value!r} (write e.g. +08:00)")
+    if not YEARS[0] <= moment.year <= YEARS[1]:  # year 1 or 9999 overflow deadline arithmetic
+        raise ShipmentError(field, f"expected a year from {YEARS[0]} to {YEARS[1]}, got {value!r}")
     return as_utc(moment)
 
 
 def parse_amount(value: Any) -> int:
-    """Parse an order amount in yuan into fen."""
+    """Parse an order amount in yuan into fen, at most what the store's 32-bit column holds."""
+    text = str(value).strip()
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(text) if len(text) <= 32 else None
     except InvalidOperation:
-        raise ShipmentError("amount", f"expected a number of yuan, got {value!r}") from None
-    if isinstance(value, bool) or not amount.is_finite() or amount < 0:
-        raise ShipmentError("amount", f"expected a number of yuan ≥ 0, got {value!r}")
+        amount = None
+    if amount is None or isinstance(value, bool):
+        raise ShipmentError("amount", f"expected a number of yuan, got {value!r}")
+    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+        raise ShipmentError("amount", f"expected a number of yuan from 0 to {MAX_AMOUNT}, got {value!r}")
     return int((amount * 100).quantize(Decimal(1)))
 
 

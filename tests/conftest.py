@@ -88,6 +88,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_data_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the default SQLite file (and what child processes inherit) out of the real data directory."""
+    monkeypatch.setenv("PARCEL_MONITOR_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_structlog() -> Iterator[None]:
     """Undo a test's logging set-up (a CLI run configures a level filter) so later log captures see every event."""
     yield

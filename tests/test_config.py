@@ -29,8 +29,8 @@ PROD_ENV = {
 
 
 def test_shipped_files_load() -> None:
-    default = load(ROOT / "config/default.toml", {})
-    assert default.database_url == "sqlite:///parcel-monitor.db"
+    default = load(ROOT / "config/default.toml", {"PARCEL_MONITOR_DATA_DIR": "/srv/pm"})
+    assert default.database_url == "sqlite:////srv/pm/parcel-monitor.db"
     assert [c.type for c in default.channels] == ["console"]
     prod = load(ROOT / "config/production.example.toml", PROD_ENV)
     assert [c.name for c in prod.channels] == ["ops", "erp"]
@@ -46,9 +46,20 @@ def test_shipped_files_load() -> None:
 def test_built_in_defaults_equal_the_default_file() -> None:
     builtin = load(None, {})
     shipped = load(ROOT / "config/default.toml", {})
+    assert builtin.source == "<built-in default: config/default.toml>"
+    assert builtin.carriers == shipped.carriers == {"sandbox": {"seed": 0}}
     assert builtin.database_url == shipped.database_url
     assert builtin.rules.base == shipped.rules.base
     assert builtin.channels == shipped.channels
+
+
+def test_default_database_lives_in_the_data_directory_not_the_current_folder() -> None:
+    assert load(None, {"PARCEL_MONITOR_DATA_DIR": "/data"}).database_url == "sqlite:////data/parcel-monitor.db"
+    assert load(None, {"XDG_DATA_HOME": "/home/u/.data"}).database_url == (
+        "sqlite:////home/u/.data/parcel-monitor/parcel-monitor.db"
+    )
+    home = Path("~/.local/share/parcel-monitor/parcel-monitor.db").expanduser()
+    assert load(None, {}).database_url == f"sqlite:///{home}"
 
 
 def test_environment_overrides_database_url(tmp_path: Path) -> None:

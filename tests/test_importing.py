@@ -290,3 +290,24 @@ def test_short_rows_are_refused_like_long_ones(config: Path, store: Store, tmp_p
     assert result.exit_code == 1
     assert f"{path}:2: expected 6 fields as in the header, got 4 (no shop, amount)" in result.stderr
     assert count(store) == 0
+
+
+def test_amounts_and_years_no_column_can_hold_are_bad_rows(config: Path, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "bounds.csv"
+    path.write_text(
+        HEADER
+        + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,1e308\n"
+        + "A2,sf,SF2,2026-11-11T09:00:00+08:00,旗舰店,21474836.48\n"
+        + "A3,sf,SF3,0001-01-01T00:00:00+08:00,旗舰店,1\n"
+        + "A4,sf,SF4,2026-11-11T09:00:00+08:00,旗舰店,21474836.47\n",
+        encoding="utf-8",
+    )
+    result = run(config, str(path))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith(str(path))]
+    assert errors == [
+        f"{path}:2: amount: expected a number of yuan from 0 to 21474836.47, got '1e308'",
+        f"{path}:3: amount: expected a number of yuan from 0 to 21474836.47, got '21474836.48'",
+        f"{path}:4: shipped_at: expected a year from 2000 to 2100, got '0001-01-01T00:00:00+08:00'",
+    ]
+    assert parcel(store, "A4").amount_fen == 2_147_483_647

@@ -175,8 +175,10 @@ class EmailChannel:
         self._sent += 1
         stamp = int(self.clock.now().timestamp() * 1_000_000)
         message["Message-ID"] = f"<pm.{stamp}.{self._sent}@{self.settings.from_addr.rpartition('@')[2]}>"
-        message.set_content(rendered.text, charset="utf-8")
-        message.add_alternative(to_html(rendered.markdown), subtype="html", charset="utf-8")
+        # base64, not 8bit: smtplib never declares BODY=8BITMIME (RFC 6152) for ASCII addresses,
+        # and a server that did not offer it may mangle raw UTF-8; encoded, any server carries it
+        message.set_content(rendered.text, charset="utf-8", cte="base64")
+        message.add_alternative(to_html(rendered.markdown), subtype="html", charset="utf-8", cte="base64")
         return message
 
     def submit(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
