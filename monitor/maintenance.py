@@ -54,6 +54,7 @@ class PurgeResult:
     anomalies: int = 0
     notifications: int = 0
     actions: int = 0
+    ticket_events: int = 0
     tickets: int = 0
     intercepts: int = 0
     activity: int = 0

@@ -30,6 +30,9 @@ from monitor.rules.engine import RuleEngine, parcel_keys
 from monitor.rules.ruleset import RuleSet
 from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.store import Store
+from monitor.tickets.book import TicketBook
+from monitor.tickets.settings import TicketSettings
+from monitor.tickets.sinks import SinkQueue
 
 log = structlog.get_logger("monitor.intercepts")
 #: Parcel states a fresh track call cannot turn into another refund decision.
@@ -50,8 +53,12 @@ class Monitor:
         quiet_hours: QuietHours | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
         intercepts: InterceptSettings | None = None,
+        tickets: TicketSettings | None = None,
     ) -> None:
-        """``intercepts`` None (replay, most tests): no fresh track call before a refund, default watchdog."""
+        """``intercepts`` None (replay, most tests): no fresh track call before a refund, default watchdog.
+
+        ``tickets`` None: the default ``[tickets]`` (no assignment rules, the default keep_for_person).
+        """
         from monitor.polling.health import HealthBook  # here: monitor.polling imports this module
 
         self.store = store
@@ -61,7 +68,12 @@ class Monitor:
         self.defer_actions = False
         route = route or default_route(list(channels))
         self.notifier = Notifier(store, clock, channels, route, quiet_hours, rate_limits)
-        self.engine = RuleEngine(store, rules, clock)
+        #: Tickets: opened by the outbox, closed in the transaction that resolves their anomaly.
+        ticket_settings = tickets or TicketSettings()
+        self.tickets = TicketBook(tickets, clock, deadline=ticket_settings.sla_settings().due)  # [tickets.sla]
+        if ticket_settings.sinks:  # [[tickets.sinks]]: every history row queued for them in its transaction
+            self.tickets.listen(SinkQueue([s.name for s in ticket_settings.sinks]))
+        self.engine = RuleEngine(store, rules, clock, on_resolved=self.tickets.on_anomalies_resolved)
         self.ingestor = Ingestor(rules, clock)
         self.shipments = ShipmentBook(store, rules, clock)
         self.intercept_settings = intercepts
@@ -76,7 +88,7 @@ class Monitor:
             store,
             clock,
             {
-                "ticket": TicketSink(store, clock),
+                "ticket": TicketSink(store, clock, self.tickets),
                 "reshipment_suggestion": ReshipmentAdvisor(store, clock),
                 "alert": self.notifier,
                 "alert_resolved": self.notifier.resolved,

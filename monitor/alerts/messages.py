@@ -18,6 +18,8 @@ RULE_NAMES = {
         "lost_suspected": "疑似丢件",
         "intercept_failed": "拦截失败",
         "carrier_unavailable": "快递接口不可用",
+        "ticket_overdue": "工单超时",
+        "ticket_escalated": "工单超时升级",
     },
     "en": {
         "pickup_at_risk": "pickup at risk",
@@ -29,6 +31,8 @@ RULE_NAMES = {
         "lost_suspected": "suspected lost",
         "intercept_failed": "intercept failed",
         "carrier_unavailable": "carrier API unavailable",
+        "ticket_overdue": "ticket overdue",
+        "ticket_escalated": "ticket escalated",
     },
 }
 ACTION_NAMES = {

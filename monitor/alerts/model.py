@@ -27,6 +27,13 @@ class Alert:
     waiting_since: datetime | None = None
     #: What the monitor did about it: ``ticket``, ``reshipment_suggestion``, ``intercept``.
     actions: tuple[str, ...] = ()
+    #: Mobiles to @-mention in this message (an overdue ticket's assignee), besides the channel's own.
+    mentions: tuple[str, ...] = ()
+
+
+def mentions_of(alerts: Sequence[Alert], configured: Sequence[str] = ()) -> list[str]:
+    """Return the channel's configured mobiles then the alerts' own, each once, in order."""
+    return list(dict.fromkeys([*configured, *(m for a in alerts for m in a.mentions if m)]))
 
 
 @dataclass(frozen=True, slots=True)

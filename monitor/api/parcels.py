@@ -17,7 +17,9 @@ from monitor.api.schemas import (
     InterceptOut,
     Page,
     ParcelDetail,
+    ParcelLink,
     ParcelOut,
+    TicketEventOut,
     TicketOut,
     errors,
 )
@@ -58,7 +60,8 @@ async def list_parcels(
     summary="One parcel with its timeline",
     description=(
         "The parcel, its carrier scans (`timeline`, oldest first, with the carrier's own code and text), "
-        "its anomalies, tickets, intercepts, outbox actions and what the monitor did (`activity`). "
+        "its anomalies, tickets (and every change to them: `ticket_events`), intercepts, outbox actions and what the "
+        "monitor did (`activity`). "
         "Mobile numbers inside carrier texts are masked (`138****5678`)."
     ),
     response_model=ParcelDetail,
@@ -81,11 +84,15 @@ def _detail(views: Views, carrier: str, tracking_no: str) -> ParcelDetail | None
     parcel = views.parcel(carrier, tracking_no)
     if parcel is None:
         return None
+    replaces, replaced_by = views.replacement_links(parcel)
     return ParcelDetail(
         parcel=ParcelOut.of(parcel),
+        replaces=ParcelLink.of(replaces) if replaces is not None else None,
+        replaced_by=[ParcelLink.of(r) for r in replaced_by],
         timeline=[EventOut.of(r) for r in views.events_of(parcel.id)],
         anomalies=[AnomalyOut.of(r) for r in views.anomalies_of(parcel.id)],
         tickets=[TicketOut.of(r) for r in views.tickets_of(parcel.id)],
+        ticket_events=[TicketEventOut.of(r) for r in views.ticket_events_of(parcel.id)],
         intercepts=[InterceptOut.of(r) for r in views.intercepts_of(parcel.id)],
         actions=[ActionOut.of(r) for r in views.actions_of(parcel.id)],
         activity=[ActivityOut(**a) for a in views.activity_of(parcel.id)],

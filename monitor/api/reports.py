@@ -22,8 +22,8 @@ router = APIRouter(tags=["reports"])
 Days = Annotated[int, Query(ge=1, le=366, description="How many local days back, today included.", examples=[7])]
 Shop = Annotated[str | None, text_query("Only this shop.", ["旗舰店"])]
 Carrier = Annotated[str | None, text_query("Only this carrier code.", ["sf"])]
-Name = Annotated[str, text_path("`pickup-rate`, `intercepts` or `anomalies`.", max_length=32)]
-SECTIONS = {"pickup-rate": "pickup", "intercepts": "intercepts", "anomalies": "anomalies"}
+Name = Annotated[str, text_path("`pickup-rate`, `intercepts`, `anomalies` or `tickets`.", max_length=32)]
+SECTIONS = {"pickup-rate": "pickup", "intercepts": "intercepts", "anomalies": "anomalies", "tickets": "tickets"}
 
 
 async def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) -> dict[str, Any]:
@@ -37,7 +37,9 @@ async def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) ->
     summary="All reports",
     description="`pickup` (24-hour pickup rate: picked up by the deadline ÷ deadlines passed in the window, per "
     "shop and carrier), `intercepts` (success rate, latency from refund to the carrier's answer in seconds), "
-    "`anomalies` (opened in the window, by rule, with their states now and the compensation at stake in fen).",
+    "`anomalies` (opened in the window, by rule, with their states now and the compensation at stake in fen), "
+    "`tickets` (opened and closed per day; per rule: opened, closed, gone overdue, overdue now, p50/p90 seconds "
+    "to close, outcomes).",
     responses=errors(401, 422),
 )
 async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
@@ -48,7 +50,8 @@ async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carr
 @router.get(
     "/reports/{name}",
     summary="One report",
-    description="`pickup-rate`, `intercepts` or `anomalies`: one section of `GET /reports`, with its window.",
+    description="`pickup-rate`, `intercepts`, `anomalies` or `tickets`: one section of `GET /reports`, with its "
+    "window.",
     responses=errors(401, 404, 422),
 )
 async def one_report(

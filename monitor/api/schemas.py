@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,7 @@ from carriers.model import Status
 from monitor.actions.intercepts import REFUND_TYPES
 from monitor.logging import mask_phone_numbers
 from monitor.rules.ruleset import RULE_IDS
+from monitor.tickets.model import OUTCOME_LABELS
 
 RuleId = StrEnum("RuleId", {rule: rule for rule in RULE_IDS})  # type: ignore[misc]
 INTERCEPT_STATES = (
@@ -297,31 +298,177 @@ class ResolveIn(BaseModel):
     resolution: str = Field("manual", min_length=1, max_length=32, description="Short word for how it ended.")
 
 
+TICKET_STATES = ("open", "processing", "done", "cancelled", "reopened")
+TicketStateIn = StrEnum("TicketStateIn", {s: s for s in TICKET_STATES})  # type: ignore[misc]
+TicketFilter = Literal["open", "processing", "done", "cancelled", "reopened", "active"]
+OUTCOMES = ("chased", "reshipped", "buyer_contacted", "claim_filed", "nothing_needed")
+OutcomeIn = StrEnum("OutcomeIn", {o: o for o in OUTCOMES})  # type: ignore[misc]
+#: A login as accounts have them (``monitor.people.model.LOGIN``), in any case.
+LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+#: A team name as ``[tickets] teams`` allows it.
+TEAM = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: Most tickets one bulk call changes.
+MAX_BULK = 500
+
+
 class TicketOut(BaseModel):
-    """An internal ticket for ops staff or the warehouse."""
+    """A ticket for ops staff or the warehouse: who has it, how much is at stake, where it is in its life."""
 
     id: int
     rule: str = Field(description="The rule that opened it, or `refund` for a held shipment.", examples=["refund"])
     title: str
-    state: str
+    state: str = Field(description=" | ".join(TICKET_STATES), examples=["processing"])
+    assignee: str | None = Field(description="Login of the person who has it; null: unassigned.", examples=["li.lei"])
+    team: str | None = Field(description="The team whose queue it is in.", examples=["ops"])
+    stake: float | None = Field(
+        description="Money at stake in yuan: the anomaly's compensation, else the order amount.", examples=[12.5]
+    )
+    due_at: datetime | None = Field(description="When it should be handled by (the rule's SLA).")
+    outcome: str | None = Field(description=" | ".join(OUTCOMES) + " (when done by a person)", examples=["chased"])
+    outcome_label: str | None = Field(description="The outcome as ops staff say it.", examples=["已催件"])
+    note: str
+    close_reason: str | None = Field(examples=["auto: anomaly resolved (auto)"])
+    closed_at: datetime | None
+    reopened_count: int
     anomaly_id: int | None
     refund_id: str | None
     created_at: datetime
+    updated_at: datetime
     parcel: ParcelRefOut
 
     @classmethod
     def of(cls, row: Any) -> TicketOut:
-        """Build from a store row (joined with its parcel's keys where the model has ``parcel``)."""
+        """Build from a ``views`` ticket row (its columns, its parcel's keys, ``assignee_login``)."""
         return cls(
             id=row.id,
             rule=row.rule,
             title=row.title,
             state=row.state,
+            assignee=row.assignee_login,
+            team=row.team,
+            stake=yuan(row.stake_fen),
+            due_at=row.due_at,
+            outcome=row.outcome,
+            outcome_label=OUTCOME_LABELS.get(row.outcome) if row.outcome else None,
+            note=row.note,
+            close_reason=row.close_reason,
+            closed_at=row.closed_at,
+            reopened_count=row.reopened_count,
             anomaly_id=row.anomaly_id,
             refund_id=row.refund_id,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             parcel=ParcelRefOut.of(row),
         )
+
+
+class TicketEventOut(BaseModel):
+    """One change to a ticket (who, when, from → to), or a comment."""
+
+    id: int = Field(description="Never reused: an external sink's event id derives from it.")
+    ticket_id: int
+    at: datetime
+    actor: str = Field(description="The login of who did it; `rules` or `system` for the monitor itself.")
+    kind: str = Field(
+        description="opened | assigned | state | outcome | comment | reopened | auto_closed | overdue | escalated "
+        "| reshipped",
+        examples=["state"],
+    )
+    from_value: str | None = Field(description="Before (`team:NAME` for a team).", examples=["open"])
+    to_value: str | None = Field(description="After.", examples=["processing"])
+    body: str = Field(description="Comment text or the note.")
+
+    @classmethod
+    def of(cls, row: Any) -> TicketEventOut:
+        """Build from a ``ticket_event`` row."""
+        return cls(
+            id=row.id,
+            ticket_id=row.ticket_id,
+            at=row.at,
+            actor=row.actor,
+            kind=row.kind,
+            from_value=row.from_value,
+            to_value=row.to_value,
+            body=row.body,
+        )
+
+
+class TicketDetail(TicketOut):
+    """A ticket with its whole history, oldest first."""
+
+    events: list[TicketEventOut]
+
+
+class TicketPatchIn(BaseModel):
+    """What to change on a ticket; send only the fields to change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"assignee": "li.lei"},
+                {"state": "done", "outcome": "chased", "note": "催了快递员, 明天派送"},
+                {"state": "cancelled"},
+                {"outcome": "reshipped", "new_carrier": "sf", "new_tracking_no": "SF1400000099999"},
+            ]
+        },
+    )
+
+    assignee: str | None = Field(
+        None, pattern=LOGIN, description="Give it to this login (an operator or admin); null: unassign."
+    )
+    team: str | None = Field(None, pattern=TEAM, description="Put it in a configured team's queue; null: no team.")
+    state: TicketStateIn | None = Field(None, description="The new state; done needs an outcome.")
+    outcome: OutcomeIn | None = Field(
+        None, description="How it ended (已催件 已补发 已联系买家 已理赔 无需处理); alone on an open ticket, closes it."
+    )
+    note: str | None = Field(None, max_length=1000, pattern=NO_NUL, description="Free note (up to 1,000 characters).")
+    new_carrier: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="With outcome `reshipped` (已补发): the replacement's carrier."
+    )
+    new_tracking_no: str | None = Field(
+        None,
+        max_length=64,
+        pattern=NO_NUL,
+        description="With outcome `reshipped`: the replacement's tracking number; it is watched like any shipment.",
+    )
+
+
+class CommentIn(BaseModel):
+    """A free comment on a ticket."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"body": "已联系快递员, 等回复"}]})
+
+    body: str = Field(min_length=1, max_length=2000, pattern=WORD, description="1–2,000 characters.")
+
+
+class TicketBulkIn(TicketPatchIn):
+    """One change to up to 500 tickets, all or nothing."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"ids": [17, 18, 19], "assignee": "han.meimei"}, {"ids": [17, 18], "state": "cancelled"}]
+        },
+    )
+
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=MAX_BULK, description=f"1–{MAX_BULK} ticket ids, each at most once."
+    )
+
+
+class BulkOut(BaseModel):
+    """What a bulk call did."""
+
+    changed: int = Field(description="Tickets changed (one already as asked is not counted).", examples=[3])
+    tickets: list[TicketOut]
+
+
+class TicketPage(BaseModel):
+    """One page of the ticket queue: most money at stake first, then oldest first."""
+
+    items: list[TicketOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class InterceptOut(BaseModel):
@@ -381,6 +528,18 @@ class ActivityOut(BaseModel):
     data: dict[str, Any]
 
 
+class ParcelLink(BaseModel):
+    """Another parcel of a reshipment: the one replaced, or a replacement."""
+
+    carrier: str
+    tracking_no: str
+    status: str
+
+    @classmethod
+    def of(cls, row: Any) -> ParcelLink:
+        return cls(carrier=row.carrier, tracking_no=row.tracking_no, status=row.status)
+
+
 class ParcelDetail(BaseModel):
     """A parcel with everything known about it."""
 
@@ -391,6 +550,11 @@ class ParcelDetail(BaseModel):
     intercepts: list[InterceptOut]
     actions: list[ActionOut]
     activity: list[ActivityOut] = Field(description="What the monitor did, oldest first.")
+    ticket_events: list[TicketEventOut] = Field(
+        [], description="Every change to the parcel's tickets and their comments, oldest first."
+    )
+    replaces: ParcelLink | None = Field(None, description="The parcel this one was reshipped to replace.")
+    replaced_by: list[ParcelLink] = Field([], description="Reshipments sent to replace this parcel, oldest first.")
 
 
 class Page(BaseModel, Generic[T]):

@@ -6,7 +6,7 @@ an anomaly is never opened without its ticket and alert on the way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,8 @@ PROBLEM_STATUSES = {Status.EXCEPTION.value, Status.DELIVERY_FAILED.value}
 SEVERE_REASONS = {"lost", "damaged"}
 OUR_INTERCEPT = {"requested", "pending", "accepted", "succeeded"}
 SWEEP_BATCH = 200
+#: What the engine tells about anomalies it resolved: (uow, the anomaly rows, resolution).
+OnResolved = Callable[[UnitOfWork, Sequence[Any], str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +63,12 @@ def parcel_keys(parcel: Any) -> dict[str, Any]:
 class RuleEngine:
     """Evaluate the rules of a :class:`RuleSet` against the store."""
 
-    def __init__(self, store: Store, rules: RuleSet, clock: Clock) -> None:
+    def __init__(self, store: Store, rules: RuleSet, clock: Clock, on_resolved: OnResolved | None = None) -> None:
+        """``on_resolved(uow, anomalies, resolution)`` runs in each resolution's transaction (tickets close there)."""
         self.store = store
         self.rules = rules
         self.clock = clock
+        self.on_resolved = on_resolved
 
     def sweep(self) -> int:
         """Fire every time-driven rule whose deadline has passed; return anomalies opened."""
@@ -204,6 +208,8 @@ class RuleEngine:
                 if "alert" in self.rules.spec(a.rule).actions
             ]
         )
+        if self.on_resolved is not None:
+            self.on_resolved(uow, anomalies, resolution)
         for a in anomalies:
             log.info("anomaly.resolved", rule=a.rule, anomaly_id=a.id, resolution=resolution)
 

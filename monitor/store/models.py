@@ -55,6 +55,8 @@ class Parcel(SQLModel, table=True):
     last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: How far the poll back-off has gone while nothing changed (0: the first step).
     poll_step: int = 0
+    #: The parcel this one was sent to replace (a reshipment, ``monitor.tickets.reshipment``).
+    replaces_parcel_id: int | None = Field(default=None, foreign_key="parcel.id", index=True)
 
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
@@ -107,7 +109,17 @@ class Anomaly(SQLModel, table=True):
 
 
 class Ticket(SQLModel, table=True):
-    """An internal ticket for ops staff or the warehouse."""
+    """An internal ticket for ops staff or the warehouse: open → processing → done | cancelled, reopened.
+
+    ``shop`` and ``carrier`` are copied from the parcel and ``stake_fen`` (the anomaly's
+    compensation, else the order amount) is what the queue sorts by (``monitor.tickets``).
+    """
+
+    __table_args__ = (
+        Index("ix_ticket_assignee_state_stake", "assignee_id", "state", "stake_fen"),
+        Index("ix_ticket_state_due", "state", "due_at"),
+        Index("ix_ticket_team_state", "team", "state"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)
@@ -116,8 +128,24 @@ class Ticket(SQLModel, table=True):
     refund_id: str | None = Field(default=None, max_length=64)
     rule: str = Field(max_length=32)
     title: str = Field(max_length=256)
-    state: str = Field(default="open", max_length=16)
+    state: str = Field(default="open", max_length=16)  # open | processing | done | cancelled | reopened
     created_at: datetime = Field(sa_type=UTCDateTime)
+    assignee_id: int | None = Field(default=None, foreign_key="account.id")
+    team: str | None = Field(default=None, max_length=64)
+    shop: str = Field(default="", max_length=64)
+    carrier: str = Field(default="", max_length=32)
+    stake_fen: int | None = None
+    #: The SLA deadline (``monitor.tickets.sla``); NULL when the rule has none.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    overdue_alerted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: chased | reshipped | buyer_contacted | claim_filed | nothing_needed (set when done).
+    outcome: str | None = Field(default=None, max_length=24)
+    note: str = Field(default="", max_length=1000)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    close_reason: str | None = Field(default=None, max_length=64)
+    reopened_count: int = 0
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Refund(SQLModel, table=True):
@@ -283,6 +311,8 @@ class KpiDaily(SQLModel, table=True):
     intercepts_skipped: int = 0
     #: JSON list of seconds from refund request to the carrier's answer, for exact percentiles.
     intercept_latencies: str = Field(default="[]", sa_type=Text)
+    #: JSON: {rule: {"opened", "closed", "went_overdue", "close_seconds": [...], "outcomes": {outcome: n}}}.
+    ticket_figures: str = Field(default="{}", sa_type=Text)
     rolled_up_at: datetime = Field(sa_type=UTCDateTime)
     #: Set when a purge deleted parcels counted here: the rollup never rewrites the row again.
     purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -321,3 +351,32 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked: bool = False
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TicketEvent(SQLModel, table=True):
+    """One change to a ticket (who, when, from → to) or a comment; ids are never reused (sink event ids)."""
+
+    __tablename__ = "ticket_event"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    #: The login of the person, or ``system`` / ``rules``.
+    actor: str = Field(max_length=64)
+    # opened | assigned | state | outcome | comment | reopened | auto_closed | overdue | escalated | reshipped
+    kind: str = Field(max_length=24)
+    from_value: str | None = Field(default=None, max_length=128)
+    to_value: str | None = Field(default=None, max_length=128)
+    body: str = Field(default="", max_length=2000)
+
+
+class TicketRotation(SQLModel, table=True):
+    """Whose turn it is in a round-robin team, kept in the store so restarts and replicas agree."""
+
+    __tablename__ = "ticket_rotation"
+
+    team: str = Field(primary_key=True, max_length=64)
+    #: How many tickets the team has handed out round-robin (the next member is ``turn % len(members)``).
+    turn: int = 0
+    updated_at: datetime = Field(sa_type=UTCDateTime)

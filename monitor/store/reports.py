@@ -20,11 +20,28 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, delete, exists, func, select, update
+from sqlalchemy import Connection, Row, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import KpiDaily
-from monitor.store.store import ACT, AN, FINISHED, WATCHED_INTERCEPTS, A, E, I, N, P, R, Store, T, _chunks
+from monitor.store.store import (
+    ACT,
+    AN,
+    CLOSED_TICKET_STATES,
+    FINISHED,
+    TE,
+    WATCHED_INTERCEPTS,
+    WORKING_TICKET_STATES,
+    A,
+    E,
+    I,
+    N,
+    P,
+    R,
+    Store,
+    T,
+    _chunks,
+)
 
 KD = KpiDaily.__table__
 ANOMALY_STATES = ("open", "acknowledged", "resolved")
@@ -38,6 +55,12 @@ COUNT_COLUMNS = (
     "shipped", "pickup_due", "picked_up_in_time", "delivered", "intercepts_requested", "intercepts_succeeded",
     "intercepts_failed", "intercepts_held", "intercepts_skipped",
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    shop: str
+    carrier: str
 
 
 @dataclass
@@ -59,6 +82,8 @@ class KpiSlice:
     intercepts_skipped: int = 0
     #: Seconds from each refund request to the carrier's answer.
     intercept_latencies: list[float] = field(default_factory=list)
+    #: rule → {"opened", "closed", "went_overdue", "close_seconds": [...], "outcomes": {outcome: n}} (tickets).
+    tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, other: KpiSlice) -> None:
         """Add ``other``'s figures to these."""
@@ -69,10 +94,27 @@ class KpiSlice:
             for key, value in figures.items():
                 mine[key] = mine.get(key, 0) + value
         self.intercept_latencies.extend(other.intercept_latencies)
+        add_ticket_figures(self.tickets, other.tickets)
 
     def is_empty(self) -> bool:
         """Tell whether nothing at all was counted."""
-        return not any(getattr(self, name) for name in COUNT_COLUMNS) and not self.anomalies
+        return not any(getattr(self, name) for name in COUNT_COLUMNS) and not self.anomalies and not self.tickets
+
+
+def no_ticket_figures() -> dict[str, Any]:
+    """Return the ticket figures of a rule before anything was counted."""
+    return {"opened": 0, "closed": 0, "went_overdue": 0, "close_seconds": [], "outcomes": {}}
+
+
+def add_ticket_figures(into: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> None:
+    """Add ``other``'s ticket figures (by rule) to ``into``."""
+    for rule, figures in other.items():
+        mine = into.setdefault(rule, no_ticket_figures())
+        for key in ("opened", "closed", "went_overdue"):
+            mine[key] += figures.get(key, 0)
+        mine["close_seconds"].extend(figures.get("close_seconds", []))
+        for outcome, n in figures.get("outcomes", {}).items():
+            mine["outcomes"][outcome] = mine["outcomes"].get(outcome, 0) + n
 
 
 def _no_anomalies() -> dict[str, int]:
@@ -185,7 +227,62 @@ class KpiStore:
             seconds = (row.decided_at - row.received_at).total_seconds()
             slice_of(row).intercept_latencies.append(round(seconds, 3))
 
+        for (shop_, carrier_), figures in self.ticket_figures(start, end, as_of, shop, carrier).items():
+            slice_of(_Keys(shop_, carrier_)).tickets = figures
         return [s for s in slices.values() if not s.is_empty()]
+
+    def ticket_figures(
+        self, start: datetime, end: datetime, as_of: datetime, shop: str | None = None, carrier: str | None = None
+    ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+        """Return the tickets' figures of [start, end) as of ``as_of``, per (shop, carrier) and rule.
+
+        Each counts on its own day: opened on the day it opened, closed (with its time to close
+        and outcome; ``cancelled`` for a cancelled one) on the day it closed, gone overdue on the
+        day its deadline passed with the ticket still being worked.
+        """
+        found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+
+        def figures(row: Any) -> dict[str, Any]:
+            return found.setdefault((row.shop, row.carrier), {}).setdefault(row.rule, no_ticket_figures())
+
+        def only(stmt: Any) -> Any:
+            if shop is not None:
+                stmt = stmt.where(T.c.shop == shop)
+            if carrier is not None:
+                stmt = stmt.where(T.c.carrier == carrier)
+            return stmt
+
+        def span(column: Any) -> Any:
+            return and_(column >= start, column < end, column <= as_of)
+
+        keys = (T.c.shop, T.c.carrier, T.c.rule)
+        stmt = select(*keys, func.count().label("n")).where(span(T.c.created_at)).group_by(*keys)
+        for row in self.conn.execute(only(stmt)):
+            figures(row)["opened"] += row.n
+        closed = T.c.state.in_(CLOSED_TICKET_STATES)
+        stmt = select(*keys, T.c.state, T.c.outcome, T.c.created_at, T.c.closed_at).where(span(T.c.closed_at), closed)
+        for row in self.conn.execute(only(stmt.order_by(T.c.id))):
+            f = figures(row)
+            f["closed"] += 1
+            f["close_seconds"].append(round((row.closed_at - row.created_at).total_seconds(), 3))
+            outcome = row.outcome or row.state
+            f["outcomes"][outcome] = f["outcomes"].get(outcome, 0) + 1
+        late = or_(T.c.closed_at.is_(None), T.c.closed_at > T.c.due_at)
+        stmt = select(*keys, func.count().label("n")).where(span(T.c.due_at), late).group_by(*keys)
+        for row in self.conn.execute(only(stmt)):
+            figures(row)["went_overdue"] += row.n
+        return found
+
+    def overdue_tickets(self, now: datetime, shop: str | None = None, carrier: str | None = None) -> dict[str, int]:
+        """Return how many tickets being worked are past their deadline at ``now``, by rule."""
+        stmt = select(T.c.rule, func.count().label("n")).where(
+            T.c.state.in_(WORKING_TICKET_STATES), T.c.due_at <= now
+        )
+        if shop is not None:
+            stmt = stmt.where(T.c.shop == shop)
+        if carrier is not None:
+            stmt = stmt.where(T.c.carrier == carrier)
+        return {r.rule: r.n for r in self.conn.execute(stmt.group_by(T.c.rule))}
 
     # -- kpi_daily ------------------------------------------------------------------------
 
@@ -208,6 +305,7 @@ class KpiStore:
             s = KpiSlice(row.shop, row.carrier, **{name: getattr(row, name) for name in COUNT_COLUMNS})
             s.anomalies = json.loads(row.anomalies_opened)
             s.intercept_latencies = list(json.loads(row.intercept_latencies))
+            s.tickets = json.loads(row.ticket_figures or "{}")
             found.append((row.day, s))
         return found
 
@@ -232,7 +330,7 @@ class KpiStore:
         rows = [_row(day, s, at) for s in slices if (s.shop, s.carrier) not in frozen]
         if rows:
             insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(KD)
-            changing = [*COUNT_COLUMNS, "anomalies_opened", "intercept_latencies", "rolled_up_at"]
+            changing = [*COUNT_COLUMNS, "anomalies_opened", "intercept_latencies", "ticket_figures", "rolled_up_at"]
             stmt = insert.on_conflict_do_update(
                 index_elements=["day", "shop", "carrier"],
                 set_={name: insert.excluded[name] for name in changing},
@@ -305,14 +403,18 @@ class KpiStore:
         Refunds go too once no parcel of their order is left, since they name the order only.
         """
         counts = dict.fromkeys(
-            ("parcels", "events", "anomalies", "notifications", "actions", "tickets", "intercepts", "activity",
-             "refunds"), 0,
+            ("parcels", "events", "anomalies", "notifications", "actions", "ticket_events", "tickets", "intercepts",
+             "activity", "refunds"), 0,
         )  # fmt: skip
         for chunk in _chunks(list(parcel_ids)):
             anomaly_ids = select(AN.c.id).where(AN.c.parcel_id.in_(chunk))
+            ticket_ids = select(T.c.id).where(T.c.parcel_id.in_(chunk))
+            # a reshipment outlives the parcel it replaced: it keeps being watched, unlinked
+            self.conn.execute(update(P).where(P.c.replaces_parcel_id.in_(chunk)).values(replaces_parcel_id=None))
             steps = (
                 ("notifications", delete(N).where(N.c.anomaly_id.in_(anomaly_ids))),
                 ("actions", delete(A).where(A.c.parcel_id.in_(chunk))),
+                ("ticket_events", delete(TE).where(TE.c.ticket_id.in_(ticket_ids))),
                 ("tickets", delete(T).where(T.c.parcel_id.in_(chunk))),
                 ("anomalies", delete(AN).where(AN.c.parcel_id.in_(chunk))),
                 ("intercepts", delete(I).where(I.c.parcel_id.in_(chunk))),
@@ -336,6 +438,7 @@ def _row(day: date, s: KpiSlice, at: datetime) -> dict[str, Any]:
         **{name: getattr(s, name) for name in COUNT_COLUMNS},
         "anomalies_opened": json.dumps(s.anomalies, sort_keys=True, ensure_ascii=False),
         "intercept_latencies": json.dumps(s.intercept_latencies),
+        "ticket_figures": json.dumps(s.tickets, sort_keys=True, ensure_ascii=False),
         "rolled_up_at": at,
         "purged_at": None,
     }

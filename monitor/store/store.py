@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.people.audit import stamp
 from monitor.store.models import (
+    Account,
     Action,
     Activity,
     Anomaly,
@@ -35,6 +36,7 @@ from monitor.store.models import (
     Parcel,
     Refund,
     Ticket,
+    TicketEvent,
     TrackingEventRow,
 )
 from monitor.store.types import UTCDateTime
@@ -50,6 +52,12 @@ ACT = Activity.__table__
 N = Notification.__table__
 CU = CarrierUsage.__table__
 CH = CarrierHealth.__table__
+TK = Ticket.__table__  # the tickets section's name for T
+TE = TicketEvent.__table__
+ACC = Account.__table__
+#: Ticket states someone still works on (their deadline runs); done and cancelled are closed.
+WORKING_TICKET_STATES = ("open", "processing", "reopened")
+CLOSED_TICKET_STATES = ("done", "cancelled")
 #: What the poller needs to schedule a parcel's next poll.
 POLL_COLUMNS = (
     "id", "carrier", "tracking_no", "status", "pickup_deadline", "picked_up_at", "promised_delivery",
@@ -847,6 +855,118 @@ class UnitOfWork:
     def update_intercept(self, intercept_id: int, **values: Any) -> None:
         """Change an intercept's state."""
         self.conn.execute(update(I).where(I.c.id == intercept_id).values(**values))
+
+    # -- ticket deadlines, sinks, reshipments, KPIs (monitor.tickets.sla/sinks/reshipment/kpis) --
+
+    def overdue_tickets(self, now: datetime, limit: int = 500) -> list[Row[Any]]:
+        """Return working tickets past their deadline and not alerted yet, with what their alert says.
+
+        An index range scan on (state, due_at); the rows carry the parcel's keys, the anomaly's
+        severity and the assignee's name and mobile (for the @-mention, never logged).
+        """
+        mark = TK.c.overdue_alerted_at.is_(None)
+        return self._ticket_deadlines(and_(TK.c.due_at <= now, mark), limit)
+
+    def escalations_due(self, cutoff: datetime, limit: int = 500) -> list[Row[Any]]:
+        """Return alerted, not yet escalated working tickets whose deadline is ``cutoff`` or before."""
+        marks = and_(TK.c.overdue_alerted_at.is_not(None), TK.c.escalated_at.is_(None))
+        return self._ticket_deadlines(and_(TK.c.due_at <= cutoff, marks), limit)
+
+    def _ticket_deadlines(self, where: Any, limit: int) -> list[Row[Any]]:
+        stmt = (
+            select(
+                TK.c.id, TK.c.rule, TK.c.title, TK.c.state, TK.c.team, TK.c.due_at, TK.c.overdue_alerted_at,
+                TK.c.created_at, TK.c.assignee_id, TK.c.stake_fen, TK.c.anomaly_id, TK.c.parcel_id,
+                P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop,
+                func.coalesce(AN.c.severity, "warning").label("severity"),
+                ACC.c.login.label("assignee_login"), ACC.c.display_name.label("assignee_name"),
+                ACC.c.mobile.label("assignee_mobile"),
+            )
+            .join(P, P.c.id == TK.c.parcel_id)
+            .outerjoin(AN, AN.c.id == TK.c.anomaly_id)
+            .outerjoin(ACC, ACC.c.id == TK.c.assignee_id)
+            .where(TK.c.state.in_(WORKING_TICKET_STATES), where)
+            .order_by(TK.c.due_at, TK.c.id)
+            .limit(limit)
+        )  # fmt: skip
+        return list(self.conn.execute(stmt))
+
+    def mark_tickets(self, ids: Sequence[int], column: str, now: datetime) -> list[int]:
+        """Set ``overdue_alerted_at`` or ``escalated_at`` where still unset; return the ids this call marked.
+
+        The conditional update is the claim: of two replicas, each ticket's alert goes out from one.
+        """
+        if column not in ("overdue_alerted_at", "escalated_at") or not ids:
+            return []
+        col = TK.c[column]
+        stmt = update(TK).where(TK.c.id.in_(list(ids)), col.is_(None)).values({column: now})
+        return sorted(self.conn.execute(stmt.returning(TK.c.id)).scalars())
+
+    def unmark_tickets(self, ids: Sequence[int], column: str) -> None:
+        """Give back a mark whose alert could not be sent, so the next run tries again."""
+        if column in ("overdue_alerted_at", "escalated_at") and ids:
+            self.conn.execute(update(TK).where(TK.c.id.in_(list(ids))).values({column: None}))
+
+    def add_ticket_event(self, row: dict[str, Any]) -> int:
+        """Append one change to a ticket's history; return its id."""
+        return int(self.conn.execute(TE.insert().values(**row).returning(TE.c.id)).scalar_one())
+
+    def ticket_parcels(self, ticket_ids: Iterable[int]) -> dict[int, int]:
+        """Return the parcel id of each ticket."""
+        found: dict[int, int] = {}
+        for chunk in _chunks(sorted(set(ticket_ids))):
+            found.update({r.id: r.parcel_id for r in self.conn.execute(select(TK.c.id, TK.c.parcel_id).where(
+                TK.c.id.in_(chunk)))})  # fmt: skip
+        return found
+
+    def ticket_event_snapshot(self, event_id: int) -> Row[Any] | None:
+        """Return one ticket event with its ticket and the parcel's keys (what a sink is sent)."""
+        stmt = (
+            select(
+                TE.c.id.label("event_id"), TE.c.at, TE.c.actor, TE.c.kind, TE.c.from_value, TE.c.to_value,
+                TE.c.body, TK, P.c.tracking_no, P.c.order_id, ACC.c.login.label("assignee_login"),
+            )
+            .join(TK, TK.c.id == TE.c.ticket_id)
+            .join(P, P.c.id == TK.c.parcel_id)
+            .outerjoin(ACC, ACC.c.id == TK.c.assignee_id)
+            .where(TE.c.id == event_id)
+        )  # fmt: skip
+        return self.conn.execute(stmt).first()
+
+    def account_by_login(self, login: str) -> Row[Any] | None:
+        """Return an enabled account's id, name and mobile by login (a team lead for an escalation)."""
+        cols = (ACC.c.id, ACC.c.login, ACC.c.display_name, ACC.c.mobile)
+        return self.conn.execute(select(*cols).where(ACC.c.login == login.lower(), ACC.c.disabled.is_(False))).first()
+
+    def parcel_watched(self, carrier: str, tracking_no: str) -> Row[Any] | None:
+        """Return the parcel already watched under (carrier, number), if any."""
+        cols = (P.c.id, P.c.order_id, P.c.replaces_parcel_id)
+        stmt = select(*cols).where(P.c.carrier == carrier, P.c.tracking_no == tracking_no)
+        return self.conn.execute(stmt).first()
+
+    def link_replacement(self, parcel_id: int, replaces_parcel_id: int) -> None:
+        """Record that ``parcel_id`` was sent to replace ``replaces_parcel_id``."""
+        self.conn.execute(update(P).where(P.c.id == parcel_id).values(replaces_parcel_id=replaces_parcel_id))
+
+    def closed_tickets_between(self, start: datetime, end: datetime) -> list[Row[Any]]:
+        """Return tickets closed in [start, end): rule, shop, carrier, outcome, opened and closed times."""
+        cols = (TK.c.id, TK.c.rule, TK.c.shop, TK.c.carrier, TK.c.outcome, TK.c.state, TK.c.created_at, TK.c.closed_at)
+        stmt = select(*cols).where(TK.c.closed_at >= start, TK.c.closed_at < end, TK.c.state.in_(CLOSED_TICKET_STATES))
+        return list(self.conn.execute(stmt.order_by(TK.c.id)))
+
+    def opened_tickets_between(self, start: datetime, end: datetime) -> list[Row[Any]]:
+        """Return (rule, shop, carrier) of tickets opened in [start, end)."""
+        cols = (TK.c.rule, TK.c.shop, TK.c.carrier)
+        return list(self.conn.execute(select(*cols).where(TK.c.created_at >= start, TK.c.created_at < end)))
+
+    def overdue_ticket_counts(self, now: datetime) -> list[Row[Any]]:
+        """Return (rule, shop, carrier, count) of working tickets past their deadline at ``now``."""
+        stmt = (
+            select(TK.c.rule, TK.c.shop, TK.c.carrier, func.count().label("n"))
+            .where(TK.c.state.in_(WORKING_TICKET_STATES), TK.c.due_at <= now)
+            .group_by(TK.c.rule, TK.c.shop, TK.c.carrier)
+        )
+        return list(self.conn.execute(stmt))
 
     # -- activity -------------------------------------------------------------------------
 

@@ -16,16 +16,32 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, select, text
+from sqlalchemy import Connection, Row, Select, and_, func, or_, select, text
 
+from monitor.store.models import Account, TicketEvent
 from monitor.store.store import ACT, AN, A, E, I, N, P, R, Store, T
 
 #: What a list item says about its parcel (joined in, so a client needs no second request).
 PARCEL_KEYS = (P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop)
 #: States that count as "active" for anomalies: not yet resolved.
 ACTIVE_STATES = ("open", "acknowledged")
+ACC = Account.__table__
+TE = TicketEvent.__table__
+#: A ticket as lists show it: its columns, its parcel's keys, its assignee's login.
+TICKET_COLUMNS = (*T.c, *PARCEL_KEYS[1:3], ACC.c.login.label("assignee_login"))
+#: Ticket states somebody still has to work (``monitor.tickets.model.ACTIVE_STATES``).
+ACTIVE_TICKETS = ("open", "processing", "reopened")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPage:
+    """One page of the ticket queue, and the (stake_fen, id) the next page starts after (None on the last)."""
+
+    rows: list[Row[Any]]
+    next_key: tuple[int | None, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +102,15 @@ class Views:
         """Return one parcel by carrier and tracking number."""
         return self.conn.execute(select(P).where(P.c.carrier == carrier, P.c.tracking_no == tracking_no)).first()
 
+    def replacement_links(self, parcel: Row[Any]) -> tuple[Row[Any] | None, list[Row[Any]]]:
+        """Return the parcel ``parcel`` replaces (a reshipment), and the parcels sent to replace it."""
+        keys = (P.c.id, P.c.carrier, P.c.tracking_no, P.c.status)
+        replaces = None
+        if parcel.replaces_parcel_id is not None:
+            replaces = self.conn.execute(select(*keys).where(P.c.id == parcel.replaces_parcel_id)).first()
+        by = self.conn.execute(select(*keys).where(P.c.replaces_parcel_id == parcel.id).order_by(P.c.id))
+        return replaces, list(by)
+
     def events_of(self, parcel_id: int) -> list[Row[Any]]:
         """Return a parcel's carrier events, oldest first, with the carrier's own code and text."""
         return list(self.conn.execute(select(E).where(E.c.parcel_id == parcel_id).order_by(E.c.time, E.c.id)))
@@ -96,8 +121,13 @@ class Views:
         return list(self.conn.execute(stmt.order_by(AN.c.id)))
 
     def tickets_of(self, parcel_id: int) -> list[Row[Any]]:
-        """Return a parcel's tickets, oldest first."""
-        stmt = select(T, *PARCEL_KEYS).join(P, P.c.id == T.c.parcel_id).where(T.c.parcel_id == parcel_id)
+        """Return a parcel's tickets, oldest first, with their assignee's login."""
+        stmt = (
+            select(*TICKET_COLUMNS)
+            .join(P, P.c.id == T.c.parcel_id)
+            .outerjoin(ACC, ACC.c.id == T.c.assignee_id)
+            .where(T.c.parcel_id == parcel_id)
+        )
         return list(self.conn.execute(stmt.order_by(T.c.id)))
 
     def intercepts_of(self, parcel_id: int) -> list[Row[Any]]:
@@ -143,14 +173,85 @@ class Views:
         return self.conn.execute(stmt).first()
 
     def tickets(
-        self, *, state: str | None = None, carrier: str | None = None, limit: int = 100, before: int | None = None
-    ) -> Page:
-        """Return tickets with their parcel's keys, newest first."""
-        stmt = select(T, *PARCEL_KEYS).join(P, P.c.id == T.c.parcel_id)
-        for column, value in ((T.c.state, state), (P.c.carrier, carrier)):
+        self,
+        *,
+        state: str | None = None,
+        assignee: str | None = None,
+        team: str | None = None,
+        rule: str | None = None,
+        shop: str | None = None,
+        carrier: str | None = None,
+        overdue_at: datetime | None = None,
+        limit: int = 100,
+        after: tuple[int | None, int] | None = None,
+    ) -> TicketPage:
+        """Return the ticket queue: most money at stake first (no stake last), then oldest first.
+
+        ``state="active"`` is open, processing or reopened; ``assignee`` is a login, or ``""`` for the
+        unassigned queue; ``overdue_at`` keeps active tickets whose ``due_at`` passed by then.
+        Paged with a keyset on (stake_fen, id): ``after`` is the last row's pair.
+        """
+        stmt = select(*TICKET_COLUMNS).join(P, P.c.id == T.c.parcel_id).outerjoin(ACC, ACC.c.id == T.c.assignee_id)
+        if state == "active" or overdue_at is not None:
+            stmt = stmt.where(T.c.state.in_(ACTIVE_TICKETS))
+        if state not in (None, "active"):
+            stmt = stmt.where(T.c.state == state)
+        if overdue_at is not None:
+            stmt = stmt.where(T.c.due_at < overdue_at)
+        if assignee == "":
+            stmt = stmt.where(T.c.assignee_id.is_(None))
+        elif assignee is not None:
+            stmt = stmt.where(T.c.assignee_id == select(ACC.c.id).where(ACC.c.login == assignee).scalar_subquery())
+        for column, value in ((T.c.team, team), (T.c.rule, rule), (T.c.shop, shop), (T.c.carrier, carrier)):
             if value is not None:
                 stmt = stmt.where(column == value)
-        return _page(self.conn, stmt, T.c.id, limit, before)
+        if after is not None:
+            stake, last_id = after
+            if stake is None:
+                stmt = stmt.where(T.c.stake_fen.is_(None), T.c.id > last_id)
+            else:
+                stmt = stmt.where(
+                    or_(
+                        T.c.stake_fen < stake,
+                        and_(T.c.stake_fen == stake, T.c.id > last_id),
+                        T.c.stake_fen.is_(None),
+                    )
+                )
+        order = (T.c.stake_fen.desc().nulls_last(), T.c.id)
+        rows = list(self.conn.execute(stmt.order_by(*order).limit(limit + 1)))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return TicketPage(rows, (rows[-1].stake_fen, rows[-1].id) if more and rows else None)
+
+    def ticket(self, ticket_id: int) -> Row[Any] | None:
+        """Return one ticket with its parcel's keys and its assignee's login."""
+        stmt = (
+            select(*TICKET_COLUMNS)
+            .join(P, P.c.id == T.c.parcel_id)
+            .outerjoin(ACC, ACC.c.id == T.c.assignee_id)
+            .where(T.c.id == ticket_id)
+        )
+        return self.conn.execute(stmt).first()
+
+    def tickets_by_ids(self, ids: list[int]) -> list[Row[Any]]:
+        """Return tickets by id, in the order given (unknown ids left out)."""
+        stmt = (
+            select(*TICKET_COLUMNS)
+            .join(P, P.c.id == T.c.parcel_id)
+            .outerjoin(ACC, ACC.c.id == T.c.assignee_id)
+            .where(T.c.id.in_(ids))
+        )
+        found = {r.id: r for r in self.conn.execute(stmt)}
+        return [found[i] for i in ids if i in found]
+
+    def ticket_events(self, ticket_id: int) -> list[Row[Any]]:
+        """Return one ticket's history, oldest first."""
+        return list(self.conn.execute(select(TE).where(TE.c.ticket_id == ticket_id).order_by(TE.c.id)))
+
+    def ticket_events_of(self, parcel_id: int) -> list[Row[Any]]:
+        """Return the history of a parcel's tickets, oldest first (the parcel timeline shows it)."""
+        stmt = select(TE).join(T, T.c.id == TE.c.ticket_id).where(T.c.parcel_id == parcel_id)
+        return list(self.conn.execute(stmt.order_by(TE.c.id)))
 
     def intercepts(
         self, *, state: str | None = None, carrier: str | None = None, limit: int = 100, before: int | None = None

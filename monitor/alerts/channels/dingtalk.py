@@ -24,7 +24,7 @@ import structlog
 
 from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, errcode_verdict, post_json, webhook_url
 from monitor.alerts.messages import Message, render
-from monitor.alerts.model import Alert, Delivery
+from monitor.alerts.model import Alert, Delivery, mentions_of
 
 log = structlog.get_logger("monitor.alerts.channels.dingtalk")
 
@@ -78,15 +78,15 @@ class DingTalkChannel(HttpChannel[DingTalkSettings]):
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""
         message = render(alerts, self.language, self.link_base)
-        body, failed = await post_json(self.http, self.url(), self.payload(message))
+        body, failed = await post_json(self.http, self.url(), self.payload(message, mentions_of(alerts)))
         if failed is not None:
             log.warning("alert.channel_error", channel=self.name, error=failed.error, retryable=failed.retryable)
             return failed
         return self.verdict(body or {})
 
-    def payload(self, message: Message) -> JsonObject:
+    def payload(self, message: Message, mentions: Sequence[str] = ()) -> JsonObject:
         """Build the robot's Markdown message; each @-mentioned mobile is also written into the text."""
-        mobiles = list(self.settings.at_mobiles)
+        mobiles = mentions_of((), [*self.settings.at_mobiles, *mentions])
         text = message.markdown
         if mobiles:
             text += "\n\n" + " ".join(f"@{mobile}" for mobile in mobiles)

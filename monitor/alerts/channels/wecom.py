@@ -24,7 +24,7 @@ import structlog
 
 from monitor.alerts.channels._http import HttpChannel, JsonObject, errcode_verdict, post_json, webhook_url
 from monitor.alerts.messages import Message, render
-from monitor.alerts.model import Alert, Delivery
+from monitor.alerts.model import Alert, Delivery, mentions_of
 
 log = structlog.get_logger("monitor.alerts.channels.wecom")
 
@@ -81,15 +81,16 @@ class WeComChannel(HttpChannel[WeComSettings]):
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""
         message = render(alerts, self.language, self.link_base)
-        body, failed = await post_json(self.http, self.settings.webhook, self.payload(message))
+        body, failed = await post_json(self.http, self.settings.webhook, self.payload(message, mentions_of(alerts)))
         if failed is not None:
             log.warning("alert.channel_error", channel=self.name, error=failed.error, retryable=failed.retryable)
             return failed
         return self.verdict(body or {})
 
-    def payload(self, message: Message) -> JsonObject:
+    def payload(self, message: Message, mentions: Sequence[str] = ()) -> JsonObject:
         """Build Markdown with ``<@userid>`` mentions, or text when mobiles must be mentioned (see module doc)."""
-        userids, mobiles = list(self.settings.mention_userids), list(self.settings.mention_mobiles)
+        userids = list(self.settings.mention_userids)
+        mobiles = mentions_of((), [*self.settings.mention_mobiles, *mentions])
         if mobiles:
             text: JsonObject = {"content": fit(message.text, TEXT_MAX_BYTES), "mentioned_mobile_list": mobiles}
             if userids:
