@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # tests.* (the fakes) and benchmarks.run are imported from the checkout
+if str(ROOT) not in sys.path:  # benchmarks.run (and the kit, without an install) are imported from the checkout
     sys.path.insert(0, str(ROOT))
+
+from monitor import reports  # noqa: E402  (after the checkout is on the path)
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -87,11 +89,9 @@ class Report:
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list (p in 0–100)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), int(-(-p * len(sorted_values) // 100))))
-    return sorted_values[rank - 1]
+    """Nearest-rank percentile (p in 0–100), NaN for no values: the reports' own, so figures compare."""
+    value = reports.percentile(sorted_values, p)
+    return float("nan") if value is None else value
 
 
 def cpu_count() -> int:

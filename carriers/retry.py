@@ -15,6 +15,11 @@ round. Which errors are worth it is fixed by the error tree of :mod:`carriers.er
 tests run without waiting and without chance; nothing here reads the wall clock. Only
 idempotent calls may be wrapped: a track query, or an intercept that sends the caller's
 idempotency key as the carrier's request id.
+
+The loop is tenacity's (``AsyncRetrying``: stop, retry predicate, wait, sleep and a hook before
+each sleep); the policy stays ours because tenacity's jittered waits draw from the global
+``random`` module, and Retry-After (a wait the carrier names, or a refusal past ``cap``) is a
+custom wait anyway.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVar
 
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from carriers.errors import CarrierError, CarrierRateLimited, CarrierUnavailable
 
@@ -75,14 +81,23 @@ class RetryPolicy:
         """Return the full-jitter wait before retry number ``retry`` (1 for the first retry)."""
         return rand * min(self.cap, self.base * 2 ** (retry - 1))
 
+    def retries(self, error: BaseException) -> bool:
+        """Tell whether ``error`` is worth another try: a retryable error, unless it asks for more than ``cap``."""
+        if not isinstance(error, RETRYABLE):
+            return False
+        return not (isinstance(error, CarrierRateLimited) and max(0.0, error.retry_after or 0.0) > self.cap)
+
+    def wait(self, retry: int, error: BaseException, rand: float) -> float:
+        """Return the wait before retry ``retry``: the carrier's Retry-After when it gives one, else the backoff."""
+        if isinstance(error, CarrierRateLimited) and error.retry_after is not None:
+            return max(0.0, error.retry_after)
+        return self.backoff(retry, rand)
+
     def delay(self, retry: int, error: CarrierError, rand: float) -> float | None:
         """Return how long to wait before retry ``retry`` after ``error``, or None to stop retrying."""
-        if not isinstance(error, RETRYABLE) or retry >= self.attempts:
+        if retry >= self.attempts or not self.retries(error):
             return None
-        if isinstance(error, CarrierRateLimited) and error.retry_after is not None:
-            wait = max(0.0, error.retry_after)
-            return wait if wait <= self.cap else None
-        return self.backoff(retry, rand)
+        return self.wait(retry, error, rand)
 
 
 async def call_with_retries(
@@ -112,27 +127,46 @@ async def call_with_retries(
     Raises:
         CarrierError: the last error, once it is not retryable or the attempts are used up.
     """
-    attempt = 1
-    while True:
-        try:
-            return await fn()
-        except CarrierError as error:
-            wait = policy.delay(attempt, error, rand())
-            if wait is None:
-                raise
-            log.info(
-                "carrier.retry",
-                carrier=carrier or error.carrier,
-                operation=operation,
-                attempt=attempt,
-                delay=round(wait, 3),
-                error=type(error).__name__,
-                code=error.code,
-            )
-            if on_retry is not None:
-                on_retry(attempt, wait, error)
-            await sleep(wait)
-            attempt += 1
+
+    def wait(state: RetryCallState) -> float:
+        return policy.wait(state.attempt_number, _error(state), rand())
+
+    def before_sleep(state: RetryCallState) -> None:
+        assert state.next_action is not None  # set by tenacity just before this hook
+        error, delay = _error(state), state.next_action.sleep
+        log.info(
+            "carrier.retry",
+            carrier=carrier or error.carrier,
+            operation=operation,
+            attempt=state.attempt_number,
+            delay=round(delay, 3),
+            error=type(error).__name__,
+            code=error.code,
+        )
+        if on_retry is not None:
+            on_retry(state.attempt_number, delay, error)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        retry=retry_if_exception(policy.retries),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,  # the carrier's own error, not tenacity's RetryError
+    )
+
+    async def attempt() -> T:  # a coroutine function: tenacity calls a plain callable (a lambda) without awaiting
+        return await fn()
+
+    return await retrying(attempt)
+
+
+def _error(state: RetryCallState) -> CarrierError:
+    """Return the CarrierError the attempt failed with (only those are retried)."""
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, CarrierError)
+    return error
 
 
 class Backoff(TypedDict, total=False):

@@ -71,8 +71,9 @@ def main() -> None:
 @click.option("--summary", is_flag=True, help="Print one JSON object of counts and the pickup rate at the end.")
 @click.option("--database-url", help="Replay into this (empty) database instead of a temporary SQLite file.")
 @click.option("--verbose", is_flag=True, help="Log what the engine does to stderr.")
+@click.option("--strict", is_flag=True, help="A key unknown for its line's kind is an error (default: a warning).")
 def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: bool, database_url: str | None,
-           verbose: bool) -> None:  # fmt: skip
+           verbose: bool, strict: bool) -> None:  # fmt: skip
     """Run SCENARIO.jsonl through the real rules on a simulated clock (see docs/replay.md)."""
     from monitor.replay.runner import replay as run_replay
     from monitor.replay.scenario import ScenarioError, parse
@@ -80,7 +81,9 @@ def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: boo
     settings = _settings(config_path)
     configure(settings.log_format, "info" if verbose else "warning")
     try:
-        steps = parse(scenario)
+        steps = parse(scenario, strict=strict,
+                      warn=lambda line, message: click.echo(f"warning: {scenario.name}: line {line}: {message}",
+                                                            err=True))  # fmt: skip
     except ScenarioError as err:
         click.echo(f"error: {scenario.name}: {err}", err=True)
         sys.exit(2)

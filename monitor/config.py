@@ -12,15 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field
 
 from monitor.alerts.channels.catalog import TYPES as CHANNEL_TYPES
 from monitor.alerts.channels.catalog import parse_settings
-from monitor.alerts.routing import Route, default_route, parse_route
+from monitor.alerts.routing import DURATION, Route, default_route, parse_route
 from monitor.alerts.timing import QuietHours
 from monitor.errors import ConfigError, RuleConfigError
-from monitor.rules.ruleset import RuleSet, build_ruleset
+from monitor.rules.ruleset import RuleSet, RulesTable, build_ruleset
+from monitor.tables import Table, check, line_of, number, one_of, validate, whole_at_least
+from monitor.tickets.settings import TicketSettings
 
 #: The shipped default, config/default.toml, packaged as monitor/default.toml so it travels with the wheel.
 BUILT_IN = "<built-in default: config/default.toml>"
@@ -28,9 +32,6 @@ DATA_DIR_ENV = "PARCEL_MONITOR_DATA_DIR"
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_RATE_LIMITS = {"dingtalk": 20, "wecom": 20, "feishu": 100}
-TOP_LEVEL = (
-    "timezone", "database", "rules", "carriers", "alerts", "log", "demo", "api", "polling", "retention", "intercepts",
-)  # fmt: skip
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
 
@@ -144,6 +145,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     intercepts: InterceptSettings = field(default_factory=InterceptSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
@@ -162,6 +164,242 @@ def default_database_url(environ: Mapping[str, str]) -> str:
     return f"sqlite:///{data_dir(environ) / 'parcel-monitor.db'}"
 
 
+# The file's shape: one declared model per table. Every model refuses keys it does not declare, so a
+# typo (`[database] ulr = …`) is an error naming its line, never a silent fallback to a default.
+# Values a plugin or another module validates (carriers.<code>, channel options, route values) are
+# declared here by key only (typed Any) and checked where they are used.
+
+
+def _host_port(value: Any) -> bool:
+    host, sep, port = str(value).rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 <= int(port) <= 65535)
+
+
+def _time_zone(value: Any) -> Any:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+Whole = Annotated[int, whole_at_least(1)]
+WholeOrZero = Annotated[int, whole_at_least(0)]
+DaySeconds = Annotated[float, check(lambda v: number(v) and 0 <= v <= 86_400, "seconds from 0 to 86400")]
+EnvName = Annotated[str, check(lambda v: isinstance(v, str) and bool(v), "the name of an environment variable")]
+HostPort = Annotated[str, check(_host_port, f"host:port such as {DEFAULT_LISTEN!r}")]
+TimeZoneName = Annotated[str, BeforeValidator(_time_zone)]
+Duration = Annotated[
+    str | None, check(lambda v: isinstance(v, str) and bool(DURATION.match(v)), "a duration such as 30s, 5m, 4h or 1d")
+]
+
+
+class DatabaseTable(Table):
+    """``[database]``: the URL (the environment overrides it) and how long database work may wait."""
+
+    url: str | None = None
+    busy_timeout_seconds: DaySeconds = 5.0
+    statement_timeout_seconds: DaySeconds = 30.0
+    lock_timeout_seconds: DaySeconds = 5.0
+    threads: Whole = 4
+
+
+class LogTable(Table):
+    """``[log]``."""
+
+    format: Annotated[str, one_of(*LOG_FORMATS)] = "auto"
+    level: Annotated[str, one_of(*LOG_LEVELS)] = "info"
+
+
+class DemoTable(Table):
+    """``[demo]`` takes no keys today; the table is accepted, empty."""
+
+
+class ApiTable(Table):
+    """``[api]``: secrets only by the name of their variable (``token = …`` is refused)."""
+
+    listen: HostPort = DEFAULT_LISTEN
+    token_env: EnvName = "PARCEL_MONITOR_API_TOKEN"
+    refund_secret_env: EnvName = "PARCEL_MONITOR_REFUND_SECRET"
+    max_body_bytes: Whole = 5_000_000
+
+
+class QuotaTable(Table):
+    """``[polling.carriers.<code>]``: your contract with one carrier."""
+
+    requests_per_second: Annotated[float | None, check(lambda v: number(v) and v > 0, "a number > 0")] = None
+    requests_per_day: Annotated[int | None, whole_at_least(1)] = None
+
+
+class PollingTable(Table):
+    """``[polling]``."""
+
+    near_minutes: Whole = 30
+    near_window_hours: Whole = 6
+    backoff_hours: Annotated[
+        list[int],
+        check(
+            lambda v: isinstance(v, list) and bool(v) and v == sorted(v)
+            and all(not isinstance(h, bool) and isinstance(h, int) and h >= 1 for h in v),
+            "a rising list of whole hours ≥ 1",
+        ),
+    ] = Field(default_factory=lambda: [3, 6, 12, 24])  # fmt: skip
+    tick_seconds: Whole = 10
+    round_limit: Whole = 5_000
+    carriers: dict[str, QuotaTable] = Field(default_factory=dict)
+
+
+class RetentionTable(Table):
+    """``[retention]``."""
+
+    finished_days: WholeOrZero = 180
+
+
+class InterceptsTable(Table):
+    """``[intercepts]``."""
+
+    stuck_after_minutes: Whole = 15
+    stale_after_minutes: WholeOrZero = 5
+    fresh_track_seconds: Annotated[float, check(lambda v: number(v) and 0 < v <= 30, "seconds in (0, 30]")] = 2.0
+
+
+class QuietHoursTable(Table):
+    """Keys of ``[alerts.quiet_hours]``; :meth:`QuietHours.parse` checks the values."""
+
+    start: Any = None
+    end: Any = None
+    breakthrough: Any = None
+
+
+class RouteTable(Table):
+    """One route node: durations checked here; :func:`parse_route` checks the rest and the receivers."""
+
+    receiver: Any = None
+    match: Any = None
+    group_by: Any = None
+    group_wait: Duration = None
+    group_interval: Duration = None
+    repeat_interval: Duration = None
+    send_resolved: Any = None
+    continue_: Any = Field(None, alias="continue")
+    routes: list[RouteTable] = Field(default_factory=list)
+
+
+class ChannelTable(Table):
+    """Keys every channel takes; each type's model adds its own, which its module checks."""
+
+    type: Annotated[str, one_of(*CHANNEL_TYPES)] = Field("", validate_default=True)
+    name: Annotated[str | None, check(lambda v: isinstance(v, str) and bool(v), "a unique non-empty name")] = None
+    rate_limit_per_minute: Annotated[int | None, whole_at_least(1)] = None
+
+
+class ConsoleChannelTable(ChannelTable):
+    """The console prints to standard output and takes no keys of its own."""
+
+
+class DingTalkChannelTable(ChannelTable):
+    """Keys of a ``dingtalk`` channel (monitor.alerts.channels.dingtalk checks them)."""
+
+    webhook: Any = None
+    webhook_env: Any = None
+    secret: Any = None
+    secret_env: Any = None
+    at_mobiles: Any = None
+
+
+class WeComChannelTable(ChannelTable):
+    """Keys of a ``wecom`` channel."""
+
+    webhook: Any = None
+    webhook_env: Any = None
+    mention_userids: Any = None
+    mention_mobiles: Any = None
+
+
+class FeishuChannelTable(ChannelTable):
+    """Keys of a ``feishu`` channel."""
+
+    webhook: Any = None
+    webhook_env: Any = None
+    secret: Any = None
+    secret_env: Any = None
+    msg_type: Any = None
+
+
+class SlackChannelTable(ChannelTable):
+    """Keys of a ``slack`` channel."""
+
+    webhook: Any = None
+    webhook_env: Any = None
+
+
+class EmailChannelTable(ChannelTable):
+    """Keys of an ``email`` channel."""
+
+    host: Any = None
+    port: Any = None
+    username: Any = None
+    password: Any = None
+    password_env: Any = None
+    starttls: Any = None
+    from_addr: Any = None
+    to_addrs: Any = None
+    ca_file: Any = None
+
+
+class WebhookChannelTable(ChannelTable):
+    """Keys of a ``webhook`` channel."""
+
+    webhook: Any = None
+    webhook_env: Any = None
+    secret: Any = None
+    secret_env: Any = None
+
+
+CHANNEL_TABLES: dict[str, type[ChannelTable]] = {
+    "console": ConsoleChannelTable,
+    "dingtalk": DingTalkChannelTable,
+    "wecom": WeComChannelTable,
+    "feishu": FeishuChannelTable,
+    "slack": SlackChannelTable,
+    "email": EmailChannelTable,
+    "webhook": WebhookChannelTable,
+}
+
+
+class AlertsTable(Table):
+    """``[alerts]``."""
+
+    language: Annotated[str, one_of("zh", "en")] = "zh"
+    link_base: Annotated[
+        str, check(lambda v: isinstance(v, str) and (not v or v.startswith(("http://", "https://"))), "an http(s) URL")
+    ] = ""
+    #: Checked one by one against the model of each entry's type (see CHANNEL_TABLES).
+    channels: list[dict[str, Any]] = Field(default_factory=lambda: [{"type": "console"}])
+    route: RouteTable | None = None
+    quiet_hours: QuietHoursTable | None = None
+
+
+class ConfigFile(Table):
+    """The whole file."""
+
+    noun = "section"
+
+    timezone: TimeZoneName = "Asia/Shanghai"
+    database: DatabaseTable = DatabaseTable()
+    rules: RulesTable = RulesTable()
+    #: One table per carrier plugin, checked by the plugin's own settings type (``from_mapping``).
+    carriers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    alerts: AlertsTable = AlertsTable()
+    log: LogTable = LogTable()
+    demo: DemoTable = DemoTable()
+    api: ApiTable = ApiTable()
+    polling: PollingTable = PollingTable()
+    retention: RetentionTable = RetentionTable()
+    intercepts: InterceptsTable = InterceptsTable()
+    tickets: TicketSettings = TicketSettings()  # monitor.tickets.settings
+
+
 def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
     """Read ``path`` (or the shipped default when None) and apply the environment."""
     source = str(path) if path else BUILT_IN
@@ -178,199 +416,87 @@ def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
     try:
         return _build(source, raw, environ)
     except (ConfigError, RuleConfigError) as err:
-        raise ConfigError(f"{source}: {err}") from None
-
-
-def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key}: expected a table, got {value!r}")
-    return value
-
-
-def _choice(table: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...], default: str) -> str:
-    value = table.get(key, default)
-    if value not in allowed:
-        raise ConfigError(f"{where}.{key}: expected one of {', '.join(allowed)}, got {value!r}")
-    return value
+        line = line_of(text, str(err))
+        raise ConfigError(f"{source}:{line}: {err}" if line else f"{source}: {err}") from None
 
 
 def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
-    for key in raw:
-        if key not in TOP_LEVEL:
-            raise ConfigError(f"{key}: unknown section (known: {', '.join(TOP_LEVEL)})")
-    database = _table(raw, "database")
-    url = environ.get("PARCEL_MONITOR_DATABASE_URL") or database.get("url") or default_database_url(environ)
-    if not isinstance(url, str) or not url.startswith(("sqlite", "postgresql", "postgres")):
+    file: ConfigFile = validate(ConfigFile, raw)
+    url = environ.get("PARCEL_MONITOR_DATABASE_URL") or file.database.url or default_database_url(environ)
+    if not url.startswith(("sqlite", "postgresql", "postgres")):
         raise ConfigError(f"database.url: expected a sqlite:/// or postgresql:// URL, got {url!r}")
-    tz_name = raw.get("timezone", "Asia/Shanghai")
-    try:
-        timezone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ConfigError(f"timezone: unknown time zone {tz_name!r}") from None
-    rules = build_ruleset(_table(raw, "rules"))
-    carriers = _table(raw, "carriers")
-    for code, table in carriers.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"carriers.{code}: expected a table, got {table!r}")
-    alerts = _table(raw, "alerts")
-    language = _choice(alerts, "language", "alerts", ("zh", "en"), "zh")
-    link_base = alerts.get("link_base", "")
-    if not isinstance(link_base, str) or (link_base and not link_base.startswith(("http://", "https://"))):
-        raise ConfigError(f"alerts.link_base: expected an http(s) URL, got {link_base!r}")
-    channel_list = alerts.get("channels", [{"type": "console"}])
-    if not isinstance(channel_list, list):
-        raise ConfigError(f"alerts.channels: expected a list of tables, got {channel_list!r}")
-    channels = []
-    for i, ch in enumerate(channel_list):
+    timezone = ZoneInfo(file.timezone)
+    rules = build_ruleset(raw.get("rules", {}))  # the preset merged with the file's tables, checked above
+    alerts, raw_alerts = file.alerts, raw.get("alerts", {})
+    channels: list[ChannelSettings] = []
+    for i, ch in enumerate(alerts.channels):
         where = f"alerts.channels[{i}]"
-        if not isinstance(ch, dict):
-            raise ConfigError(f"{where}: expected a table, got {ch!r}")
-        ctype = _choice(ch, "type", where, CHANNEL_TYPES, "")
-        name = ch.get("name", ctype)
-        if not isinstance(name, str) or not name or name in {c.name for c in channels}:
+        ctype = ch.get("type", "")
+        if ctype not in CHANNEL_TABLES:
+            raise ConfigError(f"{where}.type: expected one of {', '.join(CHANNEL_TYPES)}, got {ctype!r}")
+        table = validate(CHANNEL_TABLES[ctype], ch, ("alerts", "channels", i))
+        name = table.name or ctype
+        if name in {c.name for c in channels}:
             raise ConfigError(f"{where}.name: expected a unique non-empty name, got {name!r}")
-        options = {k: v for k, v in ch.items() if k not in ("type", "name", "rate_limit_per_minute")}
-        limit = ch.get("rate_limit_per_minute", DEFAULT_RATE_LIMITS.get(ctype))
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ConfigError(f"{where}.rate_limit_per_minute: expected a whole number ≥ 1, got {limit!r}")
+        options = {k: v for k, v in ch.items() if k not in ChannelTable.model_fields}
+        limit = table.rate_limit_per_minute if "rate_limit_per_minute" in ch else DEFAULT_RATE_LIMITS.get(ctype)
         try:
             parsed = parse_settings(ctype, options, environ)
         except ValueError as err:
             raise ConfigError(f"{where}: {err}") from None
         channels.append(ChannelSettings(name, ctype, options, parsed, limit))
     names = [c.name for c in channels]
-    unknown_alert_keys = sorted(set(alerts) - {"language", "link_base", "channels", "route", "quiet_hours"})
-    if unknown_alert_keys:
-        raise ConfigError(f"alerts.{unknown_alert_keys[0]}: unknown setting")
     try:
-        route = parse_route(alerts["route"], set(names)) if "route" in alerts else default_route(names)
-        quiet = QuietHours.parse(_table(alerts, "quiet_hours"), timezone) if "quiet_hours" in alerts else None
+        route = parse_route(raw_alerts["route"], set(names)) if alerts.route else default_route(names)
+        quiet = QuietHours.parse(raw_alerts["quiet_hours"], timezone) if alerts.quiet_hours else None
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    log = _table(raw, "log")
     return Settings(
         source=source,
         database_url=url,
         timezone=timezone,
         rules=rules,
-        carriers=carriers,
+        carriers=file.carriers,
         channels=tuple(channels),
-        language=language,
-        link_base=link_base,
+        language=alerts.language,
+        link_base=alerts.link_base,
         route=route,
         quiet_hours=quiet,
-        log_format=_choice(log, "format", "log", LOG_FORMATS, "auto"),
-        log_level=_choice(log, "level", "log", LOG_LEVELS, "info"),
-        demo=_table(raw, "demo"),
-        api=_api(_table(raw, "api"), environ),
-        polling=_polling(_table(raw, "polling")),
-        retention=_retention(_table(raw, "retention")),
-        intercepts=_intercepts(_table(raw, "intercepts")),
-        database=_database(database),
+        log_format=file.log.format,
+        log_level=file.log.level,
+        demo=file.demo.model_dump(),
+        api=_api(file.api, environ),
+        polling=_polling(file.polling),
+        retention=RetentionSettings(finished_days=file.retention.finished_days),
+        intercepts=InterceptSettings(**file.intercepts.model_dump()),
+        database=DatabaseSettings(**file.database.model_dump(exclude={"url"})),
+        tickets=file.tickets,
     )
 
 
-def _unknown(table: Mapping[str, Any], where: str, known: tuple[str, ...]) -> None:
-    extra = sorted(set(table) - set(known))
-    if extra:
-        raise ConfigError(f"{where}.{extra[0]}: unknown setting (known: {', '.join(known)})")
-
-
-def _whole(table: Mapping[str, Any], key: str, where: str, default: int, minimum: int = 1) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}.{key}: expected a whole number ≥ {minimum}, got {value!r}")
-    return value
-
-
-def _secret(table: Mapping[str, Any], key: str, environ: Mapping[str, str], default_env: str) -> tuple[str | None, str]:
-    """Read ``<key>_env`` (the name of a variable) or fall back to ``default_env``."""
-    env = table.get(f"{key}_env", default_env)
-    if not isinstance(env, str) or not env:
-        raise ConfigError(f"api.{key}_env: expected the name of an environment variable, got {env!r}")
-    if key in table:
-        raise ConfigError(f"api.{key}: do not write secrets in the file; set {key}_env to a variable's name")
-    value = environ.get(env) or None
-    return value, env
-
-
-def _api(table: Mapping[str, Any], environ: Mapping[str, str]) -> ApiSettings:
-    _unknown(table, "api", ("listen", "token_env", "refund_secret_env", "max_body_bytes", "token", "refund_secret"))
-    listen = environ.get("PARCEL_MONITOR_LISTEN") or table.get("listen", DEFAULT_LISTEN)
-    host, sep, port_text = str(listen).rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+def _api(table: ApiTable, environ: Mapping[str, str]) -> ApiSettings:
+    listen = environ.get("PARCEL_MONITOR_LISTEN") or table.listen
+    if not _host_port(listen):
         raise ConfigError(f"api.listen: expected host:port such as {DEFAULT_LISTEN!r}, got {listen!r}")
-    token, token_env = _secret(table, "token", environ, "PARCEL_MONITOR_API_TOKEN")
-    secret, secret_env = _secret(table, "refund_secret", environ, "PARCEL_MONITOR_REFUND_SECRET")
+    host, _, port = listen.rpartition(":")
     return ApiSettings(
         host=host.strip("[]"),
-        port=int(port_text),
-        token=token,
-        refund_secret=secret,
-        token_env=token_env,
-        refund_secret_env=secret_env,
-        max_body_bytes=_whole(table, "max_body_bytes", "api", 5_000_000),
+        port=int(port),
+        token=environ.get(table.token_env) or None,
+        refund_secret=environ.get(table.refund_secret_env) or None,
+        token_env=table.token_env,
+        refund_secret_env=table.refund_secret_env,
+        max_body_bytes=table.max_body_bytes,
     )
 
 
-def _polling(table: Mapping[str, Any]) -> PollingSettings:
-    known = ("near_minutes", "near_window_hours", "backoff_hours", "tick_seconds", "round_limit", "carriers")
-    _unknown(table, "polling", known)
-    steps = table.get("backoff_hours", [3, 6, 12, 24])
-    if (
-        not isinstance(steps, list)
-        or not steps
-        or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in steps)
-        or steps != sorted(steps)
-    ):
-        raise ConfigError(f"polling.backoff_hours: expected a rising list of whole hours ≥ 1, got {steps!r}")
-    quotas = {}
-    for code, quota in _table(table, "carriers").items():
-        where = f"polling.carriers.{code}"
-        if not isinstance(quota, dict):
-            raise ConfigError(f"{where}: expected a table, got {quota!r}")
-        _unknown(quota, where, ("requests_per_second", "requests_per_day"))
-        rps = quota.get("requests_per_second")
-        if rps is not None and (isinstance(rps, bool) or not isinstance(rps, int | float) or rps <= 0):
-            raise ConfigError(f"{where}.requests_per_second: expected a number > 0, got {rps!r}")
-        per_day = _whole(quota, "requests_per_day", where, 0, 1) if "requests_per_day" in quota else None
-        quotas[code] = CarrierQuota(float(rps) if rps is not None else None, per_day)
+def _polling(table: PollingTable) -> PollingSettings:
+    quotas = {code: CarrierQuota(q.requests_per_second, q.requests_per_day) for code, q in table.carriers.items()}
     return PollingSettings(
-        near_minutes=_whole(table, "near_minutes", "polling", 30),
-        near_window_hours=_whole(table, "near_window_hours", "polling", 6),
-        backoff_hours=tuple(steps),
-        tick_seconds=_whole(table, "tick_seconds", "polling", 10),
-        round_limit=_whole(table, "round_limit", "polling", 5_000),
+        near_minutes=table.near_minutes,
+        near_window_hours=table.near_window_hours,
+        backoff_hours=tuple(table.backoff_hours),
+        tick_seconds=table.tick_seconds,
+        round_limit=table.round_limit,
         quotas=quotas,
     )
-
-
-def _database(table: Mapping[str, Any]) -> DatabaseSettings:
-    known = ("url", "busy_timeout_seconds", "statement_timeout_seconds", "lock_timeout_seconds", "threads")
-    _unknown(table, "database", known)
-    seconds = {}
-    for key in known[1:4]:
-        value = table.get(key, getattr(DatabaseSettings(), key))
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
-            raise ConfigError(f"database.{key}: expected seconds from 0 to 86400, got {value!r}")
-        seconds[key] = float(value)
-    return DatabaseSettings(**seconds, threads=_whole(table, "threads", "database", 4))
-
-
-def _intercepts(table: Mapping[str, Any]) -> InterceptSettings:
-    where = "intercepts"
-    _unknown(table, where, ("stuck_after_minutes", "stale_after_minutes", "fresh_track_seconds"))
-    seconds = table.get("fresh_track_seconds", 2.0)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 30:
-        raise ConfigError(f"{where}.fresh_track_seconds: expected seconds in (0, 30], got {seconds!r}")
-    return InterceptSettings(
-        stuck_after_minutes=_whole(table, "stuck_after_minutes", where, 15),
-        stale_after_minutes=_whole(table, "stale_after_minutes", where, 5, minimum=0),
-        fresh_track_seconds=float(seconds),
-    )
-
-
-def _retention(table: Mapping[str, Any]) -> RetentionSettings:
-    _unknown(table, "retention", ("finished_days",))
-    return RetentionSettings(finished_days=_whole(table, "finished_days", "retention", 180, minimum=0))

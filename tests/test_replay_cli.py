@@ -162,10 +162,32 @@ def test_good_scenario_exits_0_with_json_lines(tmp_path: Path) -> None:
         assert (o["carrier"], o["tracking_no"], o["order_id"]) == ("sandbox", "SB1", "O-SB1")
 
 
-def test_unknown_keys_are_ignored(tmp_path: Path) -> None:
-    res = replay_cli(tmp_path, [line(ship(t(11, 9), colour="blue")), line({"kind": "end", "at": t(11, 10)})])
-    assert res.returncode == 0, res.stderr
+def test_an_unknown_key_warns_with_its_line_and_the_line_is_used_without_it(tmp_path: Path) -> None:
+    end = line({"kind": "end", "at": t(12, 9)})
+    typo = replay_cli(tmp_path, [line(ship(t(11, 9), amout=199)), line(scan(t(11, 10), "pending", colour="blue")), end])
+    assert typo.returncode == 0, typo.stderr
+    scenario = tmp_path / "scenario.jsonl"
+    assert typo.stderr.splitlines() == [
+        f"warning: {scenario}: line 1: unknown key 'amout' for kind 'shipment' (did you mean 'amount'?); "
+        "the line is used without it",
+        f"warning: {scenario}: line 2: unknown key 'colour' for kind 'tracking'; the line is used without it",
+    ]
+    clean = replay_cli(tmp_path, [line(ship(t(11, 9))), line(scan(t(11, 10), "pending")), end])
+    assert clean.stderr == "" and typo.stdout == clean.stdout
+    opened = [json.loads(text) for text in typo.stdout.splitlines() if '"anomaly_opened"' in text]
+    assert opened and all(o["compensation"] is None for o in opened)  # no amount: the typo'd one was not read
+
+
+def test_strict_makes_an_unknown_key_an_error(tmp_path: Path) -> None:
+    lines = [GOOD_SHIPMENT, line(ship(t(11, 9), "SB2", amout=199)), line({"kind": "end", "at": t(12, 9)})]
+    res = replay_cli(tmp_path, lines, "--strict")
+    assert res.returncode == 2
+    assert res.stderr == (
+        f"error: {tmp_path / 'scenario.jsonl'}: line 2: unknown key 'amout' for kind 'shipment' "
+        "(did you mean 'amount'?)\n"
+    )
     assert res.stdout == ""
+    assert replay_cli(tmp_path, lines[:1] + lines[2:], "--strict").returncode == 0
 
 
 def test_summary_counts_events_rules_and_the_24h_pickup_rate(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from rich.cells import cell_len
 
 from carriers.model import ExceptionReason, InterceptResult, Status, TrackingEvent
 from carriers.sandbox import SandboxCarrier
@@ -28,7 +29,6 @@ from monitor.reports import (
     PickupFigures,
     Report,
     build_report,
-    display_width,
     percentile,
     render_report,
     render_table,
@@ -278,8 +278,14 @@ def test_anomalies_by_carrier(store: Store) -> None:
 def test_render_table_aligns_chinese_by_display_width() -> None:
     text = render_table(["shop", "n"], [["旗舰店", 8], ["a", 10]])
     assert text.splitlines() == ["shop     n", "旗舰店   8", "a       10"]
-    assert display_width("旗舰店") == 6
-    assert {display_width(line) for line in text.splitlines()} == {10}
+    assert {cell_len(line) for line in text.splitlines()} == {10}
+
+
+def test_render_table_prints_cells_as_written_without_colour() -> None:
+    text = render_table(["shop", "rate"], [["[bold]旗舰店[/bold]", "95.0%"], [None, "—"]], "lr")
+    shop = "[bold]旗舰店[/bold]"  # 19 columns: no markup read, 旗舰店 counted as 6
+    assert text.splitlines() == ["shop" + " " * 15 + "   rate", shop + "  95.0%", " " * 19 + "      —"]
+    assert "\x1b" not in text
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -287,6 +293,7 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([30, 10, 20, 40], 50) == 20
     assert percentile([30, 10, 20, 40], 90) == 40
     assert percentile([5], 90) == 5
+    assert percentile(list(range(1, 101)), 7) == 7  # the 7th of 100, not the 8th (0.07 * 100 > 7 in floats)
 
 
 def test_rendered_report(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""Read a scenario (REPLAY.md): one JSON object per line, checked whole before anything runs.
+"""Read a scenario (docs/replay.md): one JSON object per line, checked whole before anything runs.
 
 Whatever the file holds — bytes that are not UTF-8, JSON nested thousands deep, integers of
 thousands of digits, years that overflow in UTC — the reader raises :class:`ScenarioError` with
@@ -8,7 +8,7 @@ the line number, never another exception.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from monitor.actions.intercepts import REFUND_TYPES, RefundRequest
 from monitor.clock import as_utc
 from monitor.errors import ScenarioError, ShipmentError
 from monitor.shipments import Shipment
+from monitor.tables import did_you_mean
 
 REQUIRED = {
     "shipment": ("at", "order_id", "carrier", "tracking_no"),
@@ -26,6 +27,17 @@ REQUIRED = {
     "intercept_result": ("at", "carrier", "tracking_no", "accepted"),
     "end": ("at",),
 }
+#: The other keys each kind may have (docs/replay.md); anything else is a typo such as ``amout``.
+OPTIONAL = {
+    "shipment": (
+        "shipped_at", "pickup_deadline", "promised_delivery", "presale", "shop", "origin_province",
+        "destination_province", "amount",
+    ),
+    "tracking": ("time", "reason", "location", "description"),
+    "refund": (),
+    "intercept_result": ("reason",),
+    "end": (),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +80,14 @@ def _lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
         yield number, text
 
 
-def parse(lines: Iterable[str | bytes]) -> list[Step]:
-    """Parse and check every line; raise ScenarioError at the first bad one."""
+def parse(
+    lines: Iterable[str | bytes], *, strict: bool = False, warn: Callable[[int, str], None] | None = None
+) -> list[Step]:
+    """Parse and check every line; raise ScenarioError at the first bad one.
+
+    A key unknown for its kind is dropped and reported through ``warn(line, message)``, or, when
+    ``strict``, is a ScenarioError: a typo (``amout``) must not silently lose the order amount.
+    """
     steps: list[Step] = []
     last: datetime | None = None
     for number, text in _lines(lines):
@@ -87,12 +105,31 @@ def parse(lines: Iterable[str | bytes]) -> list[Step]:
             raise ScenarioError(number, f"not valid JSON ({err})") from None
         if not isinstance(raw, dict):
             raise ScenarioError(number, f"expected a JSON object, got {type(raw).__name__}")
+        raw = _known_keys(number, raw, strict, warn)
         step = _step(number, raw)
         if last is not None and step.at < last:
             raise ScenarioError(number, f"out of time order: at {raw['at']} is before the previous line")
         last = step.at
         steps.append(step)
     return steps
+
+
+def _known_keys(
+    number: int, raw: dict[str, Any], strict: bool, warn: Callable[[int, str], None] | None
+) -> dict[str, Any]:
+    """Return ``raw`` without keys its kind does not know, warning about each (or raising when strict)."""
+    kind = raw.get("kind")
+    if not isinstance(kind, str) or kind not in REQUIRED:
+        return raw  # _step names the unknown kind
+    known = ("kind", *REQUIRED[kind], *OPTIONAL[kind])
+    unknown = [key for key in raw if key not in known]
+    for key in unknown:
+        message = f"unknown key {key!r} for kind {kind!r}{did_you_mean(key, known)}"
+        if strict:
+            raise ScenarioError(number, message)
+        if warn is not None:
+            warn(number, f"{message}; the line is used without it")
+    return {k: v for k, v in raw.items() if k not in unknown} if unknown else raw
 
 
 def _step(number: int, raw: dict[str, Any]) -> Step:

@@ -10,10 +10,13 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
 
 from monitor.errors import RuleConfigError
 from monitor.rules.regions import REGION_CLASSES, Regions
+from monitor.tables import Table, check, number, one_of, validate
 
 RULE_IDS = (
     "pickup_at_risk",
@@ -38,6 +41,104 @@ SCALAR_THRESHOLDS = (
     "lost_after_pickup_hours",
 )
 REGIONAL_THRESHOLDS = ("transit_hours", "lost_transit_hours")
+
+
+# The shape of ``[rules]``: one declared model per table, each refusing keys it does not declare.
+# Values are checked here; build_ruleset merges them over the preset.
+Hours = Annotated[float | None, check(lambda v: number(v) and v >= 0, "a number of hours ≥ 0")]
+Yuan = Annotated[float | None, check(lambda v: number(v) and v >= 0, "a number of yuan ≥ 0")]
+
+
+class RegionalTable(Table):
+    """Hours per region class (``transit_hours = {same_region = 48, …}``)."""
+
+    noun = "region class"
+    same_region: Hours = None
+    cross_province: Hours = None
+    remote: Hours = None
+
+
+class ThresholdsTable(Table):
+    """``[rules.thresholds]``: shop-wide changes to the preset, in hours."""
+
+    noun = "threshold"
+    pickup_hours: Hours = None
+    presale_pickup_hours: Hours = None
+    pickup_risk_hours: Hours = None
+    after_pickup_hours: Hours = None
+    out_for_delivery_hours: Hours = None
+    available_for_pickup_hours: Hours = None
+    lost_after_pickup_hours: Hours = None
+    transit_hours: RegionalTable | None = None
+    lost_transit_hours: RegionalTable | None = None
+
+
+class OverrideTable(ThresholdsTable):
+    """One ``[[rules.overrides]]`` entry: thresholds for a carrier, a shop, or both."""
+
+    carrier: str | None = None
+    shop: str | None = None
+
+    @model_validator(mode="after")
+    def _names_whom(self) -> OverrideTable:
+        if self.carrier is None and self.shop is None:
+            raise ValueError("name a carrier, a shop or both")
+        return self
+
+
+class CompensationTable(Table):
+    """What the platform charges: ``{rate, min, max}`` (a share of the order amount, clamped in yuan)."""
+
+    rate: Annotated[float, check(lambda v: number(v) and 0 <= v <= 1, "a share from 0 to 1")]
+    min: Yuan = None
+    max: Yuan = None
+
+
+class RuleTable(Table):
+    """``[rules.rule.<id>]``: what one rule does once it fires."""
+
+    noun = "rule setting"
+    enabled: Annotated[bool | None, check(lambda v: isinstance(v, bool), "true or false")] = None
+    severity: Annotated[str | None, one_of(*SEVERITIES)] = None
+    actions: Annotated[
+        list[str] | None,
+        check(
+            lambda v: isinstance(v, list) and all(a in ACTION_KINDS for a in v), f"a list of {', '.join(ACTION_KINDS)}"
+        ),
+    ] = None
+    compensation: CompensationTable | None = None
+
+
+class RuleTables(Table):
+    """``[rules.rule]``: one table per rule id."""
+
+    noun = "rule id"
+    pickup_at_risk: RuleTable | None = None
+    pickup_overdue: RuleTable | None = None
+    stalled: RuleTable | None = None
+    carrier_exception: RuleTable | None = None
+    returned: RuleTable | None = None
+    delivery_overdue: RuleTable | None = None
+    lost_suspected: RuleTable | None = None
+    intercept_failed: RuleTable | None = None
+
+
+class RegionsTable(Table):
+    """``[rules.regions]``: provinces that count as one region, and the remote ones (checked by Regions.build)."""
+
+    groups: Any = None
+    remote: Any = None
+
+
+class RulesTable(Table):
+    """``[rules]``."""
+
+    #: Checked by :func:`preset_document`, which names the presets.
+    preset: str = "tmall"
+    thresholds: ThresholdsTable | None = None
+    overrides: list[OverrideTable] = Field(default_factory=list)
+    rule: RuleTables | None = None
+    regions: RegionsTable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +292,8 @@ def _spec(rule: str, raw: dict[str, Any], where: str) -> RuleSpec:
 def build_ruleset(rules: dict[str, Any] | None = None) -> RuleSet:
     """Build the rule set from the ``[rules]`` table of the config (preset plus overrides)."""
     rules = dict(rules or {})
-    allowed = {"preset", "thresholds", "overrides", "rule", "regions"}
-    for key in rules:
-        if key not in allowed:
-            raise RuleConfigError(f"rules.{key}: unknown setting (use {', '.join(sorted(allowed))})")
-    doc = preset_document(rules.get("preset", "tmall"))
+    table: RulesTable = validate(RulesTable, rules, ("rules",), RuleConfigError)
+    doc = preset_document(table.preset)
     t = doc["thresholds"]
     base = Thresholds(
         **{k: float(t[k]) for k in SCALAR_THRESHOLDS},
@@ -209,19 +307,10 @@ def build_ruleset(rules: dict[str, Any] | None = None) -> RuleSet:
     except (ValueError, KeyError, TypeError) as err:
         raise RuleConfigError(f"rules.regions: {err}") from err
     changes = rules.get("rule", {})
-    for rule in changes:
-        if rule not in RULE_IDS:
-            raise RuleConfigError(f"rules.rule.{rule}: unknown rule id (known: {', '.join(RULE_IDS)})")
     specs = {rule: _spec(rule, doc["rules"][rule] | changes.get(rule, {}), f"rules.rule.{rule}") for rule in RULE_IDS}
     overrides = []
-    for i, raw in enumerate(rules.get("overrides", [])):
-        where = f"rules.overrides[{i}]"
-        if not isinstance(raw, dict):
-            raise RuleConfigError(f"{where}: expected a table, got {raw!r}")
+    for raw in rules.get("overrides", []):
         raw = dict(raw)
         carrier, shop = raw.pop("carrier", None), raw.pop("shop", None)
-        if carrier is None and shop is None:
-            raise RuleConfigError(f"{where}: name a carrier, a shop or both")
-        base.merged(raw, where)  # validate now, so errors point at the right entry
         overrides.append(Override(carrier, shop, raw))
     return RuleSet(doc["name"], base, regions, specs, tuple(overrides))

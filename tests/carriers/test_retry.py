@@ -206,6 +206,13 @@ def test_the_carrier_of_the_error_is_logged_when_none_is_given() -> None:
     assert logs[0]["carrier"] == "test"
 
 
+def test_a_lambda_returning_a_coroutine_is_awaited_and_retried() -> None:
+    """The clients pass ``lambda: self._track_once(numbers)``: not a coroutine function, still awaited."""
+    fn = Flaky(down(), down())
+    result, delays = run(lambda: fn())
+    assert (result, fn.calls, delays) == ("ok", 3, [0.5, 1.0])
+
+
 def test_the_real_sleep_is_the_default_and_waits_the_delay() -> None:
     async def main() -> str:
         return await call_with_retries(Flaky(down()), RetryPolicy(base=0.01), rand=lambda: 1.0)
