@@ -40,8 +40,8 @@ def test_demo_shows_anomalies_tickets_and_interceptions() -> None:
     text = out.getvalue()
     assert counts["anomaly_opened"] > 0 and counts["ticket_opened"] > 0
     assert counts["intercept_requested"] + counts["shipment_held"] > 0
-    assert "24小时未揽收" in text and "[仅退款]" in text and "24h pickup rate" in text
-    assert counts["alert_sent"] == text.count(" · sandbox ")  # every alert reached the console
+    assert "24小时未揽收" in text and "[仅退款]" in text and "24小时揽收及时率" in text
+    assert counts["alert_sent"] == text.count(" · 模拟快递 ")  # every alert reached the console
     assert not any("1" in str(v) and mask_phone_numbers(str(v)) != str(v) for e in logs for v in e.values())
 
 

@@ -149,7 +149,8 @@ class Kuaidi100Carrier:
     async def _query(self, ref: str) -> TrackingResult:
         """Send one 实时快递查询 and read its answer."""
         company, number = split_ref(ref, self._settings.company)
-        body = await self._post(QUERY_PATH, build_query(self._settings, company, number))
+        phone = self._settings.phone_for(company)
+        body = await self._post(QUERY_PATH, build_query(self._settings, company, number, phone))
         if "returnCode" not in body and body.get("result") is not False:
             events = query_events(ref, body)
             self._note_unknown(events)
@@ -163,6 +164,7 @@ class Kuaidi100Carrier:
     async def subscribe(self, ref: str, phone: str | None = None) -> Answer:
         """Subscribe a number to pushes; a refused number (700–702) is returned, not raised."""
         company, number = split_ref(ref, self._settings.company)
+        phone = phone or self._settings.phone_for(company)
         body = await self._post(SUBSCRIBE_PATH, build_subscribe(self._settings, company, number, phone))
         answer = Answer.read(body, body)
         if answer.return_code in SUBSCRIBE_ACCEPTED or answer.return_code in SUBSCRIBE_REFUSED:

@@ -3,6 +3,12 @@
 ``timeout_seconds`` (default 10) bounds each request and ``retries`` (default 3) is how often a failed
 query is tried again (see :mod:`carriers.retry`). The key was called ``timeout`` before; that name is
 refused with a message naming the new one, so an old config fails loudly instead of being ignored.
+
+``sender_phone`` is the shop's own phone as printed on its waybills (a mobile, a fixed line, or
+just its last four digits). Kuaidi100's 实时快递查询 (api.kuaidi100.com/document/5f0ffb5ebc8da837cbd8aefc)
+needs ``phone`` — the sender's or the recipient's — for 顺丰速运, 顺丰快运 and 中通快递 numbers and
+accepts the last four digits; the adapter sends those four for those companies only, never a buyer's.
+An account whose ``company`` is SF's must set it, or every query would come back rejected.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ COMPANY = re.compile(r"[a-z0-9]{2,40}")
 SECRETS = ("customer", "key", "salt", "push_token")
 #: Shortest push token accepted: it is all that guards the push route when no salt is set.
 MIN_PUSH_TOKEN = 16
-PLAIN = ("company", "base_url", "callback_url", "timeout_seconds", "retries", "requests_per_second")
+PLAIN = ("company", "base_url", "callback_url", "timeout_seconds", "retries", "requests_per_second", "sender_phone")
+#: Companies whose numbers Kuaidi100 queries only with a phone (shunfeng, shunfengkuaiyun: always refused without).
+PHONE_COMPANIES = frozenset({"shunfeng", "shunfengkuaiyun", "zhongtong"})
+MUST_HAVE_PHONE = frozenset({"shunfeng", "shunfengkuaiyun"})
+#: A phone as written on a waybill: a mobile, a fixed line with its area code (no extension), or its last four digits.
+PHONE = re.compile(r"\d{4}|1\d{10}|0\d{2,3}-?\d{7,8}")
 RENAMED = {"timeout": "timeout_seconds"}
 KNOWN = frozenset({f"{name}_env" for name in SECRETS} | set(PLAIN))
 
@@ -46,6 +57,13 @@ class Kuaidi100Settings:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     retries: int = DEFAULT_RETRIES
     requests_per_second: float = 10.0
+    sender_phone: str | None = field(default=None, repr=False)
+
+    def phone_for(self, company: str) -> str | None:
+        """Return the ``phone`` to send for a number of ``company``: the sender phone's last four digits, or None."""
+        if company not in PHONE_COMPANIES or not self.sender_phone:
+            return None
+        return self.sender_phone[-4:]
 
     @property
     def push_auth(self) -> str:
@@ -84,7 +102,22 @@ class Kuaidi100Settings:
             timeout_seconds=timeout_setting(raw),
             retries=retries_setting(raw),
             requests_per_second=_positive(raw, "requests_per_second", 10.0),
+            sender_phone=_sender_phone(raw, company),
         )
+
+
+def _sender_phone(raw: Mapping[str, Any], company: str) -> str | None:
+    """Read the shop's sender phone; an SF account cannot query without one."""
+    value = raw.get("sender_phone")
+    if value is None:
+        if company in MUST_HAVE_PHONE:
+            raise ValueError(f"sender_phone: required when company is {company!r} (Kuaidi100 refuses SF numbers "
+                             "without a phone; the shop's own number, or its last four digits)")  # fmt: skip
+        return None
+    if not isinstance(value, str) or not PHONE.fullmatch(value.replace(" ", "")):
+        raise ValueError("sender_phone: expected the shop's phone (a mobile, an area code and number, "
+                         "or its last four digits), as a string")  # fmt: skip
+    return value.replace(" ", "").replace("-", "")
 
 
 def _secret(raw: Mapping[str, Any], environ: Mapping[str, str], name: str, required: bool = True) -> str | None:

@@ -18,7 +18,7 @@ def _build(settings: dict[str, Any], context: dict[str, Any]) -> SandboxCarrier:
 
 INFO = AdapterInfo(
     code=CODE,
-    label="Sandbox (simulated carrier)",
+    label="模拟快递 Sandbox",
     factory=_build,
     capabilities=frozenset({TRACK, INTERCEPT}),
     settings_type=SandboxSettings,

@@ -13,10 +13,11 @@ from carriers.sf.settings import SFSettings
 def _build(settings: dict[str, Any], context: dict[str, Any]) -> SFCarrier:
     """Build the adapter from the ``[carriers.sf]`` table and the service's clock, HTTP client and environment.
 
-    ``context`` may also hand in ``sleep`` and ``rand`` for the retry backoff (tests make them instant).
+    ``context`` may also hand in ``wall``, the real clock SF's request timestamps are signed with
+    (else ``clock``), and ``sleep`` and ``rand`` for the retry backoff (tests make them instant).
     """
     parsed = SFSettings.from_mapping(settings, context.get("environ", {}))
-    return SFCarrier(parsed, context["http"], context["clock"], **backoff_context(context))
+    return SFCarrier(parsed, context["http"], context.get("wall", context["clock"]), **backoff_context(context))
 
 
 INFO = AdapterInfo(

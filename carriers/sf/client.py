@@ -154,7 +154,8 @@ class SFCarrier:
         """Send one route query under a fresh requestID and map its answer."""
         timestamp = self._timestamp()
         request_id = f"{CODE}-{timestamp}-{next(self._sequence)}"
-        text, envelope = await self._call(ROUTE_SERVICE, route_query(numbers), timestamp, request_id)
+        msg = route_query(numbers, self.settings.check_phone_no)
+        text, envelope = await self._call(ROUTE_SERVICE, msg, timestamp, request_id)
         self._raise_for_api_code(envelope, text)
         try:
             biz = BizResult.parse(envelope.result_data)
@@ -170,8 +171,11 @@ class SFCarrier:
     async def intercept(self, parcel: ParcelRef, reason: str, idempotency_key: str) -> InterceptResult:
         """Ask SF to return ``parcel`` to the sender; the idempotency key is the requestID, so a retry repeats it.
 
-        SF's 截单转寄 has no field for a free-text reason, so ``reason`` is not sent.
+        SF's 截单转寄 has no field for a free-text reason, so ``reason`` is not sent. With ``intercept = false``
+        nothing is sent: the answer is a rejection saying so, and the parcel is left to people.
         """
+        if not self.settings.intercept:
+            return InterceptResult(False, reason="intercept is off for this SF account (carriers.sf.intercept)")
         request_id = intercept_request_id(idempotency_key)
         msg = intercept_order(self.settings, parcel)
         log.info("intercept.requested", carrier=CODE, tracking_no=parcel.tracking_no, request_id=request_id)

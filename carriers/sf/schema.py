@@ -144,9 +144,16 @@ def parse_route_resps(msg_data: Any) -> list[RouteResp]:
     return parsed
 
 
-def route_query(numbers: Sequence[str]) -> dict[str, Any]:
-    """Return the route query's msgData: by waybill number (trackingType 1), standard routes (methodType 1)."""
-    return {"language": "0", "trackingType": "1", "trackingNumber": list(numbers), "methodType": "1"}
+def route_query(numbers: Sequence[str], check_phone_no: str | None = None) -> dict[str, Any]:
+    """Return the route query's msgData: by waybill number (trackingType 1), standard routes (methodType 1).
+
+    ``check_phone_no`` (four digits of the sender's phone) lets SF answer waybills that are not on the
+    account's monthly card; for several numbers SF takes one four-digit group per number, comma-separated.
+    """
+    msg: dict[str, Any] = {"language": "0", "trackingType": "1", "trackingNumber": list(numbers), "methodType": "1"}
+    if check_phone_no:
+        msg["checkPhoneNo"] = ",".join([check_phone_no] * len(numbers))
+    return msg
 
 
 def intercept_order(settings: SFSettings, parcel: ParcelRef) -> dict[str, Any]:

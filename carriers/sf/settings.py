@@ -5,10 +5,19 @@ holds it, and it never shows in a repr. Endpoints are from SF's API overview (�
 生产环境地址; SF also lists ``bspgw.sf-express.com`` for production); ``base_url`` overrides them
 for a proxy or a test server. ``timeout_seconds`` (default 10) bounds each request and ``retries``
 (default 3) is how often a failed call is tried again (see :mod:`carriers.retry`).
+
+The fine print of two services. The route query (EXP_RECE_SEARCH_ROUTES) answers waybills that are
+not on the account's monthly card only with ``checkPhoneNo``, the last four digits of the sender's or
+the recipient's phone: ``sender_phone`` is the shop's own number as printed on its waybills (never a
+buyer's), and its last four digits go with every query. 截单转寄 (EXP_RECE_WANTED_INTERCEPT) sends the
+parcel to ``newDestAddress``: with ``intercept`` on (the default) ``return_address`` is required, so
+``check-config`` and start-up refuse an account that could not intercept; ``intercept = false``
+leaves intercepts to people (each one is answered "rejected" without calling SF).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +42,12 @@ KNOWN_KEYS = frozenset(
         "return_address",
         "timeout_seconds",
         "retries",
+        "intercept",
+        "sender_phone",
     ]
 )
+#: A phone as printed on a waybill: a mobile, a fixed line with its area code, or just its last four digits.
+PHONE = re.compile(r"\d{4}|1\d{10}|0\d{2,3}-?\d{7,8}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,13 @@ class SFSettings:
     return_address: ReturnAddress | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     retries: int = DEFAULT_RETRIES
+    intercept: bool = True
+    sender_phone: str | None = field(default=None, repr=False)
+
+    @property
+    def check_phone_no(self) -> str | None:
+        """Return the route query's ``checkPhoneNo``: the last four digits of the shop's phone, or None."""
+        return self.sender_phone[-4:] if self.sender_phone else None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -99,6 +119,13 @@ class SFSettings:
             raise ValueError(f"intercept_pay_mode: expected one of {sorted(PAY_MODES)}, got {pay_mode!r}")
         if pay_mode in ("3", "4") and not card:
             raise ValueError(f"intercept_pay_mode: {pay_mode} (monthly) needs monthly_card_no")
+        intercept = raw.get("intercept", True)
+        if not isinstance(intercept, bool):
+            raise ValueError(f"intercept: expected true or false, got {intercept!r}")
+        return_address = _address(raw.get("return_address"))
+        if intercept and return_address is None:
+            raise ValueError("return_address: required while intercept is on (SF's 截单转寄 sends the parcel to "
+                             "newDestAddress): add [carriers.sf.return_address], or set intercept = false")  # fmt: skip
         return cls(
             partner_id=partner_id,
             check_word=check_word,
@@ -106,9 +133,11 @@ class SFSettings:
             base_url=base_url,
             monthly_card_no=card,
             intercept_pay_mode=pay_mode,
-            return_address=_address(raw.get("return_address")),
+            return_address=return_address,
             timeout_seconds=timeout_setting(raw),
             retries=retries_setting(raw),
+            intercept=intercept,
+            sender_phone=_phone(raw),
         )
 
 
@@ -120,6 +149,17 @@ def _text(raw: Mapping[str, Any], key: str, *, required: bool = False, prefix: s
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{prefix}{key}: expected a non-empty string, got {value!r}")
     return value.strip()
+
+
+def _phone(raw: Mapping[str, Any]) -> str | None:
+    """Read ``sender_phone``: digits of the shop's own phone (spaces and a dash allowed)."""
+    value = raw.get("sender_phone")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not PHONE.fullmatch(value.replace(" ", "")):
+        raise ValueError("sender_phone: expected the shop's phone (a mobile, an area code and number, "
+                         "or its last four digits), as a string")  # fmt: skip
+    return value.replace(" ", "").replace("-", "")
 
 
 def _address(value: object) -> ReturnAddress | None:

@@ -16,11 +16,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from monitor.api import anomalies, errors, health, intercepts, parcels, push, refunds, reports, shipments, tickets
+from monitor.api import (
+    anomalies,
+    docs,
+    errors,
+    health,
+    intercepts,
+    parcels,
+    push,
+    refunds,
+    reports,
+    shipments,
+    tickets,
+)
 from monitor.api.context import ApiContext
 from monitor.api.middleware import AccessLog, BodyLimit, CatchAll, RouteTemplates
 from monitor.api.principal import current_principal
-from monitor.api.schemas import RefundIn, ResolveIn, ShipmentBatchIn, ShipmentIn
+from monitor.api.schemas import CommentIn, RefundIn, ResolveIn, ShipmentBatchIn, ShipmentIn, TicketBulkIn, TicketPatchIn
 
 __all__ = ["API_PREFIX", "ApiContext", "create_app"]
 
@@ -37,7 +49,7 @@ AUTHENTICATED: tuple[APIRouter, ...] = (
 #: Routers under /api/v1 that authenticate each request by a signature over its body instead.
 SIGNED: tuple[APIRouter, ...] = (refunds.router, push.router)
 #: Request bodies read by hand (to sign or to name a batch index) but documented like any other.
-BODY_SCHEMAS = (ShipmentIn, ShipmentBatchIn, RefundIn, ResolveIn)
+BODY_SCHEMAS = (ShipmentIn, ShipmentBatchIn, RefundIn, ResolveIn, TicketPatchIn, CommentIn, TicketBulkIn)
 
 TAGS: list[dict[str, Any]] = [
     {"name": "shipments", "description": "Tell the monitor what you shipped."},
@@ -126,7 +138,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served offline by monitor/api/docs.py
         redoc_url=None,
     )
     app.state.ctx = ctx
@@ -136,6 +148,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for router in SIGNED:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
+    docs.install(app, openapi_url="/openapi.json")
     # Added last = outermost: the access log sees (and counts) the 413s of the body cap and the 500s.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -43,7 +43,9 @@ class ApiContext:
     """The monitor and its surroundings, as the HTTP API sees them.
 
     ``ready`` tells ``/readyz`` whether the daemon is up (scheduler started, plugins loaded);
-    it defaults to always ready for tools and tests that need no start-up.
+    it defaults to always ready for tools and tests that need no start-up. ``clock`` is
+    business time (simulated in the demo); ``wall`` is the real time that signed requests'
+    timestamps are checked against (the refund webhook), the business clock unless given.
     """
 
     monitor: Monitor
@@ -55,6 +57,11 @@ class ApiContext:
     ready: Callable[[], bool] = _always_ready
     #: Days in reports are local days of this zone (the settings' ``timezone``).
     timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    wall: Clock | None = None
+
+    def wall_now(self) -> datetime:
+        """Return the real time that remote parties' timestamps are checked against."""
+        return (self.wall or self.clock).now()
 
     async def offload(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Run blocking database work ``fn(*args)`` off the event loop, on the store's threads."""

@@ -1,7 +1,8 @@
 """POST /api/v1/refunds: the signed refund webhook that drives interception in seconds.
 
 The signature is checked over the raw bytes before anything is parsed, and the timestamp
-against the injected clock, so an unsigned, altered or replayed request changes nothing.
+against the injected wall clock (real time, even when the demo's business clock runs fast),
+so an unsigned, altered or replayed request changes nothing.
 The refund is recorded and decided in one transaction and answered in milliseconds; the
 carrier's intercept call is in the outbox with it and starts right after, not awaited by the
 request (platforms give up on a webhook after a few seconds; a carrier may hang for 30).
@@ -101,7 +102,7 @@ async def receive_refund(request: Request, ctx: Ctx) -> RefundOut:
         )
     raw = await request.body()
     timestamp, given = request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
-    verify_signature(secret, timestamp, given, raw, ctx.clock.now())
+    verify_signature(secret, timestamp, given, raw, ctx.wall_now())
     data = parse_model(RefundIn, parse_json(raw))
     refund = RefundRequest(data.refund_id, data.order_id, data.type)
 

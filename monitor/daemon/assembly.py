@@ -1,7 +1,10 @@
 """Build the running service from settings: store, carriers, channels, monitor, poller.
 
-Everything the daemon holds is made here, once, from validated settings and an injected
-clock, so the daemon, the live demo and the tests assemble exactly the same parts.
+Everything the daemon holds is made here, once, from validated settings and injected
+clocks, so the daemon, the live demo and the tests assemble exactly the same parts. Two
+clocks: ``clock`` is business time (deadlines, rules; simulated in the demo and replay),
+``wall`` is the real time that remote parties check — DingTalk's and Feishu's signatures,
+webhook and e-mail timestamps, carriers' request timestamps.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from carriers import registry as carrier_registry
 from monitor.alerts.channels import catalog
 from monitor.alerts.model import Channel
 from monitor.alerts.timing import RateLimit
-from monitor.clock import Clock
+from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
@@ -43,6 +46,7 @@ class Runtime:
     poller: Poller
     metrics: Metrics
     plugin_failures: dict[str, str] = field(default_factory=dict)
+    wall: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
         """Stop the store's threads (after the work in hand) and release database connections."""
@@ -50,15 +54,20 @@ class Runtime:
 
 
 def build_adapters(settings: Settings, clock: Clock, http: httpx.AsyncClient,
-                   environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
-    """Build one adapter per ``[carriers.<code>]`` table; an unknown or broken one is a ConfigError."""
+                   environ: Mapping[str, str], wall: Clock | None = None,
+                   ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """Build one adapter per ``[carriers.<code>]`` table; an unknown or broken one is a ConfigError.
+
+    Adapters get both clocks: ``clock`` for what they simulate (the sandbox's world), ``wall``
+    for the timestamps they sign.
+    """
     registry = carrier_registry.load()
     adapters: dict[str, Any] = {}
     for code, raw in settings.carriers.items():
         if code not in registry.adapters:
             known = ", ".join(sorted(registry.adapters))
             raise ConfigError(f"{settings.source}: carriers.{code}: no such carrier plugin (installed: {known})")
-        context = {"clock": clock, "http": http, "environ": environ}
+        context = {"clock": clock, "wall": wall or SystemClock(), "http": http, "environ": environ}
         try:
             adapters[code] = registry.adapters[code].factory(dict(raw), context)
         except ValueError as err:
@@ -66,9 +75,9 @@ def build_adapters(settings: Settings, clock: Clock, http: httpx.AsyncClient,
     return adapters, dict(registry.failures)
 
 
-def build_channels(settings: Settings, clock: Clock, http: httpx.AsyncClient) -> dict[str, Channel]:
-    """Build every configured alert channel."""
-    options = {"http": http, "clock": clock, "language": settings.language, "link_base": settings.link_base}
+def build_channels(settings: Settings, wall: Clock, http: httpx.AsyncClient) -> dict[str, Channel]:
+    """Build every configured alert channel on the wall clock: channels use it only for what receivers check."""
+    options = {"http": http, "clock": wall, "language": settings.language, "link_base": settings.link_base}
     return {c.name: catalog.build(c.name, c.type, c.settings, **options) for c in settings.channels}
 
 
@@ -82,13 +91,16 @@ def build(
     migrate: bool = True,
     channels: Mapping[str, Channel] | None = None,
     adapters: Mapping[str, Any] | None = None,
+    wall: Clock | None = None,
 ) -> Runtime:
     """Open the database (migrating it unless told not to) and wire the monitor.
 
     The store runs the daemon's database work on ``[database] threads`` threads of its own,
     so the event loop (the API, ``/healthz``, the refund webhook) never waits on the database;
     the monitor leaves the outbox and alert sending to the dispatch job (``defer_actions``).
+    ``wall`` (default: the system clock) signs what leaves the process; ``clock`` runs the rules.
     """
+    wall = wall or SystemClock()
     db = settings.database
     engine = make_engine(
         settings.database_url,
@@ -106,15 +118,16 @@ def build(
     store = Store(engine, threads=db.threads)
     failures: dict[str, str] = {}
     if adapters is None:
-        built, failures = build_adapters(settings, clock, http, environ)
+        built, failures = build_adapters(settings, clock, http, environ, wall)
         adapters = built
-    channels = dict(channels) if channels is not None else build_channels(settings, clock, http)
+    channels = dict(channels) if channels is not None else build_channels(settings, wall, http)
     limits = {c.name: RateLimit(c.rate_limit_per_minute) for c in settings.channels if c.rate_limit_per_minute}
     monitor = Monitor(store, settings.rules, clock, adapters, channels, settings.route, settings.quiet_hours, limits,
-                      intercepts=settings.intercepts)  # fmt: skip
+                      intercepts=settings.intercepts, tickets=settings.tickets)  # fmt: skip
     monitor.defer_actions = True
+    monitor.tickets.check_accounts(store)
     metrics = Metrics(store)
     health = HealthBook(store, clock, channels, settings.route)
     poller = Poller(store, clock, adapters, monitor, settings.polling, timezone=settings.timezone, sleep=sleep,
                     health=health, metrics=metrics, act_after_write=False, max_in_flight=32)  # fmt: skip
-    return Runtime(settings, clock, engine, store, dict(adapters), channels, monitor, poller, metrics, failures)
+    return Runtime(settings, clock, engine, store, dict(adapters), channels, monitor, poller, metrics, failures, wall)

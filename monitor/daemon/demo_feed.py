@@ -4,17 +4,19 @@ It drives the daemon the way a shop's order system would — new shipments every
 simulated minutes, now and then a buyer asking for a refund-only — while the sandbox
 carrier's simulated world moves the parcels. A backlog shipped over the previous day
 makes the first pickup alerts appear within seconds rather than after 24 simulated hours.
+What the monitor does is printed as the offline demo prints it (monitor/demo.py): alerts
+through the demo console, refund decisions and intercepts read from the activity log —
+those sent to the HTTP API too — all in time order, and the same summary at the end.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any, TextIO
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from monitor.actions.intercepts import RefundRequest
-from monitor.demo import DECISION_WORDS, ORIGINS, SHOPS
+from monitor.demo import ORIGINS, SHOPS, DemoLines, RefundLines, summary
 from monitor.rules.regions import PROVINCES
 from monitor.service import Monitor
 from monitor.shipments import Shipment
@@ -22,16 +24,25 @@ from monitor.shipments import Shipment
 BACKLOG = 120
 PER_SIMULATED_HOUR = 4
 REFUND_EVERY = timedelta(hours=8)
+#: Wall-clock seconds a line waits for late ones before printing (an hour and a half of demo time at 3600×).
+HOLD_SECONDS = 1.5
+
+
+def hold(speed: float) -> timedelta:
+    """Return :data:`HOLD_SECONDS` of wall time as business time at ``speed``."""
+    return timedelta(seconds=HOLD_SECONDS * speed)
 
 
 class DemoFeed:
     """A deterministic stream of shipments and refunds into a monitor with the sandbox carrier."""
 
-    def __init__(self, monitor: Monitor, sandbox: Any, out: TextIO, tz: ZoneInfo, seed: int = 11) -> None:
+    def __init__(self, monitor: Monitor, sandbox: Any, lines: DemoLines, language: str = "zh",
+                 seed: int = 11) -> None:  # fmt: skip
         self.monitor = monitor
         self.sandbox = sandbox
-        self.out = out
-        self.tz = tz
+        self.lines = lines
+        self.language = language
+        self.refund_lines = RefundLines(lines, language)
         self.rng = random.Random(seed)
         self.shipped: list[Shipment] = []
         self.count = 0
@@ -66,6 +77,7 @@ class DemoFeed:
             self._ship(sorted(backlog, key=lambda s: s.shipped_at))
             self._last, self._next_refund = now, now + timedelta(hours=1)
             return
+        await self._print(now)
         hours = (now - self._last).total_seconds() / 3600
         due = int(hours * PER_SIMULATED_HOUR)
         if due:
@@ -76,13 +88,26 @@ class DemoFeed:
             self._next_refund = now + REFUND_EVERY
             await self._refund(now)
 
+    @property
+    def example_order(self) -> str:
+        """Return an order the demo shipped, for the banner's refund recipe."""
+        return self.shipped[0].order_id if self.shipped else "TB202600000001"
+
+    async def _print(self, now: datetime | None = None) -> None:
+        store = self.monitor.store
+        await store.offload(self.refund_lines.follow, store)
+        self.lines.flush(now)
+
+    async def finish(self) -> None:
+        """Print every line still held, then the summary (in the configured language)."""
+        await self._print()
+        store = self.monitor.store
+        closing = await store.offload(summary, store, self.monitor.clock.now(), self.language)
+        print(f"\n{closing}", file=self.lines.out, flush=True)
+
     async def _refund(self, now: datetime) -> None:
         candidates = [s for s in self.shipped if timedelta(hours=2) < now - s.shipped_at < timedelta(hours=60)]
         if not candidates:
             return
         s = self.rng.choice(candidates)
-        decisions = await self.monitor.refund(RefundRequest(f"RF{s.order_id[-8:]}", s.order_id, "refund_only"))
-        when = f"{now.astimezone(self.tz):%m-%d %H:%M}"
-        for d in decisions:
-            words = DECISION_WORDS.get(d.decision, d.decision)
-            print(f"{when} [仅退款] 订单 {s.order_id} {d.tracking_no}: {words}", file=self.out, flush=True)
+        await self.monitor.refund(RefundRequest(f"RF{s.order_id[-8:]}", s.order_id, "refund_only"))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
+import shlex
 import signal
 import socket
 from collections.abc import Mapping
@@ -26,15 +28,20 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
+from monitor.alerts.model import Channel
 from monitor.api.app import create_app
 from monitor.api.context import ApiContext
-from monitor.clock import Clock
+from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
-from monitor.daemon.assembly import Runtime, build
-from monitor.daemon.demo_feed import DemoFeed
+from monitor.daemon.assembly import Runtime, build, build_channels
+from monitor.daemon.demo_feed import DemoFeed, hold
 from monitor.daemon.jobs import Jobs
+from monitor.demo import DemoConsole, DemoLines
 from monitor.errors import ConfigError
 from monitor.store.db import exclusive
+from monitor.tickets.sinks import KIND as SINK_KIND
+from monitor.tickets.sinks import SinkSender, build_sinks
+from monitor.tickets.sla import SlaWatch
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -74,15 +81,19 @@ class Daemon:
     """One running parcel-monitor: runtime, jobs, scheduler and API server."""
 
     def __init__(self, settings: Settings, clock: Clock, environ: Mapping[str, str], options: RunOptions,
-                 out: TextIO) -> None:  # fmt: skip
+                 out: TextIO, wall: Clock | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.clock = clock
+        self.wall = wall or SystemClock()  # what remote parties check: signatures, webhook timestamps
+        self.feed: DemoFeed | None = None
+        self.lines = DemoLines(out, settings.timezone, hold(options.speed)) if options.demo else None
         self.environ = environ
         self.options = options
         self.out = out
         self.ready = False
         self.port: int | None = None
         self.runtime: Runtime | None = None
+        self._http: httpx.AsyncClient | None = None
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -116,16 +127,41 @@ class Daemon:
         limits = httpx.Limits(max_connections=POLL_IN_FLIGHT + 16, max_keepalive_connections=POLL_IN_FLIGHT)
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, limits=limits) as http:
             rt = self.runtime = build(self.settings, self.clock, http, self.environ, sleep=self._sleep,
-                                      migrate=self.options.migrate)  # fmt: skip
+                                      migrate=self.options.migrate, wall=self.wall,
+                                      channels=self._demo_channels(http))  # fmt: skip
+            self._http = http
             try:
                 return await self._serve(rt, sock)
             finally:
                 rt.close()
                 sock.close()
 
+    def _tickets(self, rt: Runtime, jobs: Jobs) -> None:
+        """Wire the ticket deadline watch and the external ticket sinks (``[tickets.sla]``, ``[[tickets.sinks]]``)."""
+        tickets = self.settings.tickets
+        jobs.sla = SlaWatch(rt.store, self.clock, tickets.sla_settings(), rt.channels, self.settings.route,
+                            self.settings.quiet_hours, tickets.leads())  # fmt: skip
+        if tickets.sinks:
+            sinks = build_sinks(tickets.sinks, self.environ)
+            rt.monitor.dispatcher.handlers[SINK_KIND] = SinkSender(rt.store, self.clock, self._http, sinks)
+
+    def _demo_channels(self, http: httpx.AsyncClient) -> dict[str, Channel] | None:
+        """In the demo, console channels print through the demo's time-ordered lines; others stay as configured."""
+        if self.lines is None:
+            return None
+        channels = build_channels(self.settings, self.wall, http)
+        for c in self.settings.channels:
+            if c.type == "console":
+                channels[c.name] = DemoConsole(self.lines, self.clock, self._store, self.settings.language, c.name)
+        return channels
+
+    def _store(self) -> Any:
+        assert self.runtime is not None  # the demo console prints only once the runtime runs
+        return self.runtime.store
+
     async def _serve(self, rt: Runtime, sock: socket.socket) -> int:
         ctx = ApiContext(rt.monitor, rt.store, self.clock, self.settings.api, rt.adapters, rt.metrics,
-                         ready=lambda: self.ready, timezone=self.settings.timezone)  # fmt: skip
+                         ready=lambda: self.ready, timezone=self.settings.timezone, wall=self.wall)  # fmt: skip
         app = create_app(ctx)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
                                 timeout_graceful_shutdown=int(GRACE_SECONDS))  # fmt: skip
@@ -136,11 +172,13 @@ class Daemon:
         scheduler.add_job(jobs.guarded("sweep", jobs.sweep), self._every(60))
         scheduler.add_job(jobs.guarded("dispatch", jobs.dispatch), self._every(5))
         scheduler.add_job(jobs.guarded("watchdog", jobs.watchdog), self._every(60))
+        self._tickets(rt, jobs)
+        scheduler.add_job(jobs.guarded("ticket_deadlines", jobs.ticket_deadlines), self._every(60))
         scheduler.add_job(jobs.guarded("rollup", jobs.rollup), self._daily(0, 10))
         scheduler.add_job(jobs.guarded("retention", jobs.retention), self._daily(3, 30))
         feed = None
-        if self.options.demo:
-            feed = DemoFeed(rt.monitor, rt.adapters["sandbox"], self.out, self.settings.timezone)
+        if self.lines is not None:
+            feed = self.feed = DemoFeed(rt.monitor, rt.adapters["sandbox"], self.lines, self.settings.language)
             scheduler.add_job(jobs.guarded("demo", feed.step), self._every(600))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -174,6 +212,8 @@ class Daemon:
             await server_task
         stop_wait.cancel()
         scheduler.shutdown(wait=False)
+        if feed is not None:
+            await feed.finish()  # the lines still held, then the same summary as `parcel-monitor demo`
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
@@ -197,8 +237,8 @@ def prepare(settings: Settings, environ: Mapping[str, str], demo: bool, out: Tex
     return replace(settings, api=api)
 
 
-def banner(settings: Settings, port: int, options: RunOptions, out: TextIO) -> None:
-    """Tell a new user where to look."""
+def banner(settings: Settings, port: int, options: RunOptions, out: TextIO, order_id: str = "") -> None:
+    """Tell a new user where to look; the demo shows its secrets and a refund recipe that works as printed."""
     base = f"http://{settings.api.host}:{port}"
     speed = f", clock ×{options.speed:g}" if options.speed != 1 else ""
     print(f"parcel-monitor is running{speed}: API docs {base}/docs", file=out)
@@ -207,9 +247,26 @@ def banner(settings: Settings, port: int, options: RunOptions, out: TextIO) -> N
         print(f"  database: {database}", file=out)
     if options.demo:
         print(f"  demo bearer token: {settings.api.token}", file=out)
+        print(f"  demo refund secret: {settings.api.refund_secret}", file=out)
         print(f"  try: curl -H 'Authorization: Bearer {settings.api.token}' {base}/api/v1/anomalies", file=out)
+        print("  a refund-only request, signed with the wall clock as docs/api.md says (paste into a shell):", file=out)
+        for line in refund_recipe(base, settings.api.refund_secret or "", order_id):
+            print(f"    {line}", file=out)
         print("  simulated parcels stream in; alerts, tickets and interceptions follow below (Ctrl-C stops)",
               file=out, flush=True)  # fmt: skip
+
+
+def refund_recipe(base: str, secret: str, order_id: str) -> list[str]:
+    """Return the shell lines of docs/api.md's refund recipe, filled in for this demo."""
+    body = json.dumps({"refund_id": f"RF-TRY-{order_id[-6:]}", "order_id": order_id, "type": "refund_only"})
+    return [
+        f"BODY={shlex.quote(body)}",
+        "TS=$(date +%s)",
+        f"""SIG=$(printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac {shlex.quote(secret)} -r """
+        """| cut -d' ' -f1)""",
+        f'curl -s -X POST {base}/api/v1/refunds -H "Content-Type: application/json" '
+        '-H "X-Parcel-Monitor-Timestamp: $TS" -H "X-Parcel-Monitor-Signature: sha256=$SIG" -d "$BODY"',
+    ]
 
 
 async def run(settings: Settings, clock: Clock, environ: Mapping[str, str], options: RunOptions,
@@ -222,6 +279,6 @@ async def run(settings: Settings, clock: Clock, environ: Mapping[str, str], opti
         if task.done():
             return task.result()
         await asyncio.sleep(0.02)
-    banner(settings, daemon.port, options, out)
+    banner(settings, daemon.port, options, out, daemon.feed.example_order if daemon.feed else "")
     return await task
 

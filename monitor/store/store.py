@@ -623,30 +623,6 @@ class UnitOfWork:
         ).scalar()
         return (_aware(pending) if pending else None), (_aware(sent) if sent else None)
 
-    def due_notifications(self, now: datetime) -> list[Row[Any]]:
-        """Return pending notifications that are due, with their anomaly and parcel, in order."""
-        stmt = (
-            select(
-                N,
-                AN.c.rule,
-                AN.c.state.label("anomaly_state"),
-                AN.c.opened_at,
-                AN.c.compensation_fen,
-                AN.c.detail,
-                P.c.id.label("parcel_id"),
-                P.c.carrier,
-                P.c.tracking_no,
-                P.c.order_id,
-                P.c.shop,
-                func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
-            )
-            .join(AN, AN.c.id == N.c.anomaly_id)
-            .join(P, P.c.id == AN.c.parcel_id)
-            .where(N.c.state == "pending", N.c.due_at <= now)
-            .order_by(N.c.id)  # groups go out in the order their first notice was queued
-        )
-        return list(self.conn.execute(stmt))
-
     def claim_notifications(self, now: datetime, lease_until: datetime, limit: int = 10_000) -> list[Row[Any]]:
         """Lease the due notifications to this sender; return them with their anomaly and parcel, in order.
 

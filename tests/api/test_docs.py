@@ -1,9 +1,10 @@
-"""docs/api.md's recipes work as written: the shell signing and the Kuaidi100 push signature."""
+"""docs/api.md's recipes work as written, and /docs works with no internet."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -68,3 +69,24 @@ def test_the_kuaidi100_push_recipe_is_acknowledged(api: ApiServer) -> None:
         ["bash", "-c", f'{sign_line}\necho -n "$SIGN"'], env=env, capture_output=True, text=True, timeout=30, check=True
     )
     assert echoed.stdout == push["sign"]
+
+
+def test_the_docs_page_loads_everything_from_this_machine(api: ApiServer) -> None:
+    with api.client(token=None) as http:
+        page = http.get("/docs")
+        assert page.status_code == 200
+        html = page.text
+        # no address off the machine anywhere in the page (the CDN, the online validator, a font)
+        assert re.findall(r"(?:https?:)?//[\w.-]+", html) == []
+        local = re.findall(r"""(?:src|href)="([^"]+)"|url: '([^']+)'""", html)
+        urls = {a or b for a, b in local}
+        kinds = {"/docs/assets/swagger-ui-bundle.js": "javascript", "/docs/assets/swagger-ui.css": "text/css"}
+        assert set(kinds) | {"/openapi.json", "/docs/assets/favicon-32x32.png"} == urls
+        for url in urls:
+            answer = http.get(url)
+            assert answer.status_code == 200, url
+            assert len(answer.content) > 500, url
+            expected = kinds.get(url) or ("json" if url.endswith(".json") else "image/png")
+            assert expected in answer.headers["content-type"], (url, answer.headers["content-type"])
+        assert b"SwaggerUIBundle" in http.get("/docs/assets/swagger-ui-bundle.js").content
+        assert http.get("/redoc").status_code == 404

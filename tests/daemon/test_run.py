@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from carriers.testing.server import Reply
-from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, ROUTES
+from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, RETURN_ADDRESS_TOML, ROUTES
 from tests.carriers.payloads import FakeSF
 from tests.carriers.payloads import sf_recorded as recorded
 from tests.daemon.process import Daemon, signed_refund, wait_for
@@ -56,7 +56,7 @@ partner_id = "{PARTNER}"
 check_word_env = "TEST_SF_CHECK_WORD"
 base_url = "{sf_url}"
 retries = 0
-
+{RETURN_ADDRESS_TOML}
 [polling]
 tick_seconds = 1
 

@@ -20,7 +20,10 @@ from carriers.errors import (
 from carriers.model import ParcelRef, Status, TrackingResult
 from carriers.sf import INFO, SFCarrier
 from carriers.sf.schema import route_query
-from tests.carriers.sf.fake_sf import CHECK_WORD, NOW, PARTNER, FakeSF, FixedClock, closed_port
+from carriers.testing.clock import FixedClock
+from carriers.testing.server import closed_port
+from carriers.testing.sf import CHECK_WORD, PARTNER, RETURN_ADDRESS
+from tests.carriers.payloads import NOW, FakeSF
 
 NOW_MS = str(int(NOW.timestamp()) * 1000)
 NUMBERS = ["SF1400000000001", "SF1400000000002"]
@@ -46,7 +49,13 @@ def adapter(
     **options: Any,
 ) -> SFCarrier:
     """Build the adapter the way the service does: INFO.factory with settings, clock, http and environ."""
-    settings = {"partner_id": partner, "check_word_env": "SF_CHECK_WORD", "base_url": url, **options}
+    settings = {
+        "partner_id": partner,
+        "check_word_env": "SF_CHECK_WORD",
+        "base_url": url,
+        "return_address": RETURN_ADDRESS,
+        **options,
+    }
     context = {
         "clock": clock or FixedClock(),
         "http": httpx.AsyncClient(),
@@ -115,7 +124,7 @@ def test_an_unknown_partner_is_refused(sf: FakeSF) -> None:
     ],
 )
 def test_platform_errors_in_an_http_200_body_are_typed(sf: FakeSF, fixture: str, error: type[CarrierError]) -> None:
-    sf.force = FakeSF.fixture(fixture)
+    sf.force = FakeSF.recorded_pair(fixture)
     with pytest.raises(error) as caught:
         track(adapter(sf.url), NUMBERS)
     assert type(caught.value) is error
@@ -158,7 +167,8 @@ def test_intercept_sends_the_return_request_signed(sf: FakeSF) -> None:
     (request,) = sf.seen
     assert request.form["serviceCode"] == "EXP_RECE_WANTED_INTERCEPT"
     assert request.form["requestID"] == "refund-7788"
-    assert request.msg() == {"waybillNo": "SF1400000000001", "serviceCode": "2", "role": "1", "payMode": "1"}
+    assert request.msg() == {"waybillNo": "SF1400000000001", "serviceCode": "2", "role": "1", "payMode": "1",
+                             "newDestAddress": RETURN_ADDRESS}  # fmt: skip
     assert result.accepted is True
     assert result.raw_code == "S0000"
 

@@ -14,7 +14,9 @@ from structlog.testing import capture_logs
 from carriers.errors import CarrierAuthError, CarrierRateLimited, CarrierUnavailable
 from carriers.model import ParcelRef, Status, TrackingResult
 from carriers.sf import INFO, SFCarrier
-from tests.carriers.sf.fake_sf import CHECK_WORD, PARTNER, FakeSF, FixedClock, Scripted
+from carriers.testing.clock import FixedClock
+from carriers.testing.sf import CHECK_WORD, PARTNER, RETURN_ADDRESS, Scripted
+from tests.carriers.payloads import FakeSF
 
 NUMBERS = ["SF1400000000001", "SF1400000000002"]
 PARCEL = ParcelRef("sf", "SF1400000000001", order_id="T-1001")
@@ -38,7 +40,13 @@ class Waits:
 
 
 def adapter(url: str, waits: Waits, **options: Any) -> SFCarrier:
-    settings = {"partner_id": PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": url, **options}
+    settings = {
+        "partner_id": PARTNER,
+        "check_word_env": "SF_CHECK_WORD",
+        "base_url": url,
+        "return_address": RETURN_ADDRESS,
+        **options,
+    }
     context = {
         "clock": FixedClock(),
         "http": httpx.AsyncClient(),
@@ -69,7 +77,7 @@ def test_503_then_429_then_200_succeeds_on_the_third_request(sf: FakeSF) -> None
 
 
 def test_platform_codes_a1009_and_a1005_are_retried(sf: FakeSF) -> None:
-    sf.script = [Scripted(*FakeSF.fixture("error_a1009")), Scripted(*FakeSF.fixture("error_a1005"))]
+    sf.script = [Scripted(*FakeSF.recorded_pair("error_a1009")), Scripted(*FakeSF.recorded_pair("error_a1005"))]
     waits = Waits()
     track(adapter(sf.url, waits))
     assert len(sf.seen) == 3
@@ -87,7 +95,7 @@ def test_attempts_exhausted_re_raise_the_last_typed_error(sf: FakeSF) -> None:
 
 def test_a_wrong_check_word_is_never_retried(sf: FakeSF) -> None:
     waits = Waits()
-    settings = {"partner_id": PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": sf.url}
+    settings = {"partner_id": PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": sf.url, "intercept": False}
     context = {
         "clock": FixedClock(),
         "http": httpx.AsyncClient(),
@@ -120,7 +128,7 @@ def test_an_intercept_whose_answer_was_lost_is_not_made_twice(sf: FakeSF) -> Non
     # The first request reaches SF but its answer comes too late; the retry repeats the requestID,
     # which SF answers with A1007, so there is still one intercept and its verdict is pending.
     sf.dedupe = True
-    sf.script = [Scripted(*FakeSF.fixture("intercept_accepted"), delay=1.0)]
+    sf.script = [Scripted(*FakeSF.recorded_pair("intercept_accepted"), delay=1.0)]
     result = asyncio.run(adapter(sf.url, Waits(), timeout_seconds=0.3).intercept(PARCEL, "refund-only", "k-1"))
     assert [s.form["requestID"] for s in sf.seen] == ["k-1", "k-1"]
     assert result.accepted is None

@@ -13,10 +13,11 @@ import pytest
 from carriers.adapter import INTERCEPT, TRACK, CarrierAdapter, SupportsIntercept
 from carriers.sf import INFO, SFCarrier
 from carriers.sf.settings import PRODUCTION_URL, SANDBOX_URL, SFSettings
-from tests.carriers.sf.fake_sf import CHECK_WORD, FixedClock
+from carriers.testing.clock import FixedClock
+from carriers.testing.sf import CHECK_WORD, RETURN_ADDRESS
 
 ENV = {"SF_CHECK_WORD": CHECK_WORD}
-BASE = {"partner_id": "QIAO_TEST_0001", "check_word_env": "SF_CHECK_WORD"}
+BASE = {"partner_id": "QIAO_TEST_0001", "check_word_env": "SF_CHECK_WORD", "return_address": RETURN_ADDRESS}
 ROOT = Path(__file__).parents[3]
 
 
