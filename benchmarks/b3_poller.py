@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/b3_poller.py --schedule daemon     # rounds started by a 10 s ticker, as the daemon does
     .venv/bin/python benchmarks/b3_poller.py --profile             # one more run under cProfile
 
-The fake (tests/polling/fleet.py's Fleet, every number picked up then in transit, 50 ms per
+The fake (carriers/testing/kuaidi100.py's Fleet, every number picked up then in transit, 50 ms per
 answer) runs in a separate process so that it does not share the poller's core. The poller
 runs in this process with the real Kuaidi100 adapter, a real SQLite file (or ``--database-url``
 PostgreSQL), the real clock and ``asyncio.sleep``. See benchmarks/README.md.
@@ -43,7 +43,7 @@ def serve_fleet(conn: Any, delay: float, core: int | None, nodelay: bool) -> Non
     """Child process: run Fleet until told to stop; answer "stats" with what it saw."""
     if core is not None:
         os.sched_setaffinity(0, {core})
-    from tests.polling.fleet import Fleet, Scan
+    from carriers.testing.kuaidi100 import Fleet, Scan
 
     picked_up = datetime.now(UTC) - timedelta(hours=3)
     moved = picked_up + timedelta(hours=2)
@@ -52,19 +52,9 @@ def serve_fleet(conn: Any, delay: float, core: int | None, nodelay: bool) -> Non
         return [(picked_up, "103", "【杭州市】快递员已揽收"), (moved, "0", "快件已到达【杭州转运中心】")]
 
     arrivals: list[float] = []
-    with Fleet(in_transit, clock=None, delay=delay) as fleet:  # clock None: `asked` on the real clock
-        if nodelay:  # Fleet writes headers and body apart: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms
-            fleet._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[union-attr]
-        handler = fleet._server.RequestHandlerClass  # type: ignore[union-attr]
-        connections = [0]
-        setup = handler.setup
-
-        def counting_setup(self: Any) -> None:  # one call per TCP connection accepted
-            connections[0] += 1
-            setup(self)
-
-        handler.setup = counting_setup
-        fleet.on_request = lambda: arrivals.append(time.monotonic())
+    # clock None: `asked` on the real clock; nodelay off: Nagle + delayed ACK add ~40 ms per kept-alive answer
+    with Fleet(in_transit, clock=None, delay=delay, nodelay=nodelay) as fleet:
+        fleet.on_request = lambda request: arrivals.append(request.at)
         conn.send(fleet.base_url)
         while True:
             command = conn.recv()
@@ -74,7 +64,7 @@ def serve_fleet(conn: Any, delay: float, core: int | None, nodelay: bool) -> Non
                     "requests": fleet.requests,
                     "bad_signatures": fleet.bad_signatures,
                     "numbers": len(fleet.asked),
-                    "connections": connections[0],
+                    "connections": fleet.connections,
                     "most_in_24h": fleet.most_in_24h(),
                     "arrivals": list(arrivals),
                     "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -289,6 +279,7 @@ def one_run(args: argparse.Namespace, label: str, pinned: bool, profile: str = "
     import httpx
 
     from carriers.kuaidi100 import Kuaidi100Carrier, Kuaidi100Settings
+    from carriers.testing.kuaidi100 import COMPANY, CUSTOMER, KEY
     from monitor.clock import SystemClock
     from monitor.config import CarrierQuota, PollingSettings
     from monitor.polling import Poller
@@ -299,7 +290,6 @@ def one_run(args: argparse.Namespace, label: str, pinned: bool, profile: str = "
     from monitor.shipments import Shipment
     from monitor.store.db import make_engine, upgrade
     from monitor.store.store import Store
-    from tests.polling.fleet import COMPANY, CUSTOMER, KEY
 
     run = Run(label, pinned)
     cores = sorted(os.sched_getaffinity(0))
@@ -524,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     what_if.add_argument(
         "--no-nodelay",
         action="store_true",
-        help="leave Nagle on in the fake (as tests/polling/fleet.py does: +40 ms per kept-alive answer)",
+        help="leave Nagle on in the fake (TCP_NODELAY off: +40 ms per kept-alive answer)",
     )
     args = parser.parse_args(argv)
     if args.stub_sniffio:

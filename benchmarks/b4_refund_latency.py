@@ -4,11 +4,11 @@
     .venv/bin/python benchmarks/b4_refund_latency.py --refunds 200 --background 10000 --min-seconds 0
     .venv/bin/python benchmarks/b4_refund_latency.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-The daemon runs as a child process (``parcel-monitor run``, as tests/daemon/process.py runs it)
-against SF's 丰桥 faked on loopback in a separate process: tests/carriers/sf/fake_sf.py's FakeSF,
-subclassed so that a route query answers every number asked as picked up and in transit, an
-intercept is accepted at once, and the monotonic arrival time of each intercept is recorded by
-waybill number. Latency = arrival at the fake − the moment the signed refund was sent.
+The daemon runs as a child process (``parcel-monitor run``, through monitor/testing/daemon.py)
+against SF's 丰桥 faked on loopback in a separate process: carriers/testing/sf.py's FakeSF,
+with a route handler (``fake.on``) so that a route query answers every number asked as picked up
+and in transit, an intercept is accepted at once, and the monotonic arrival time of each intercept
+is recorded by waybill number. Latency = arrival at the fake − the moment the signed refund was sent.
 See benchmarks/README.md.
 """
 
@@ -38,10 +38,8 @@ CST = 8  # SF's acceptTime is local time in China
 
 def serve_sf(conn: Any) -> None:
     """Child process: run the fake until told to stop; answer "stats" with intercept arrivals."""
-    from dataclasses import dataclass as dc
-    from dataclasses import field as fld
-
-    from tests.carriers.sf.fake_sf import FakeSF, Scripted, Seen
+    from carriers.testing.server import Reply
+    from carriers.testing.sf import INTERCEPT, ROUTES, FakeSF, Seen, route_answer
 
     now = datetime.now(UTC)
 
@@ -56,51 +54,35 @@ def serve_sf(conn: Any) -> None:
         {"acceptAddress": "杭州市", "acceptTime": accept_time(now - timedelta(hours=1)),
          "remark": "快件到达 【杭州转运中心】", "opCode": "31"},
     ]  # fmt: skip
+    arrivals: dict[str, float] = {}
+    numbers_asked: set[str] = set()
+    route_queries = [0]
 
-    @dc
-    class AllInTransitSF(FakeSF):
-        """Every mailNo asked is picked up and in transit; intercepts accepted at once, their arrival recorded."""
+    def record_intercept(request: Any) -> None:
+        """Note when each waybill's intercept arrived, before the signature checks (as the carrier sees it)."""
+        form = request.form()
+        if form.get("serviceCode") == INTERCEPT and request.path.endswith("/std/service"):
+            with contextlib.suppress(KeyError, ValueError):
+                arrivals.setdefault(json.loads(form["msgData"])["waybillNo"], request.at)
 
-        arrivals: dict[str, float] = fld(default_factory=dict)
-        route_queries: int = 0
-        numbers_asked: set[str] = fld(default_factory=set)
+    def all_in_transit(fake: FakeSF, seen: Seen) -> Reply:
+        """Every mailNo asked is picked up and in transit."""
+        numbers = seen.msg()["trackingNumber"]
+        route_queries[0] += 1
+        numbers_asked.update(numbers)
+        return route_answer({n: routes for n in numbers})
 
-        def answer(self, seen: Seen) -> tuple[int, str] | Scripted:
-            service = seen.form.get("serviceCode")
-            if service == "EXP_RECE_WANTED_INTERCEPT" and seen.path.endswith("/std/service"):
-                arrived = time.monotonic()
-                with contextlib.suppress(KeyError, ValueError):
-                    self.arrivals.setdefault(json.loads(seen.form["msgData"])["waybillNo"], arrived)
-            reply = super().answer(seen)  # the signature and form checks of the fake
-            if isinstance(reply, Scripted) or reply[0] != 200 or '"A1000"' not in reply[1]:
-                return reply
-            if service == "EXP_RECE_SEARCH_ROUTES":
-                numbers = seen.msg()["trackingNumber"]
-                self.route_queries += 1
-                self.numbers_asked.update(numbers)
-                data = {
-                    "success": True,
-                    "errorCode": "S0000",
-                    "errorMsg": None,
-                    "msgData": {"routeResps": [{"mailNo": n, "routes": routes} for n in numbers]},
-                }
-                body = {"apiErrorMsg": "", "apiResponseID": "B4", "apiResultCode": "A1000",
-                        "apiResultData": json.dumps(data, ensure_ascii=False)}  # fmt: skip
-                return 200, json.dumps(body, ensure_ascii=False)
-            return reply
-
-    with AllInTransitSF() as fake:
-        # FakeSF writes headers and body apart; without TCP_NODELAY Nagle can hold the body for a delayed ACK
-        fake._server.RequestHandlerClass.disable_nagle_algorithm = True
-        fake._server.socket.listen(256)  # a deeper accept backlog than socketserver's 5, for bursts after a stall
+    with FakeSF() as fake:  # TCP_NODELAY and a 256-deep accept backlog are the kit's defaults
+        fake.on(ROUTES, all_in_transit)
+        fake.on_request = record_intercept
         conn.send(fake.url)
         while True:
             command = conn.recv()
             if command == "stats":
-                conn.send({"arrivals": dict(fake.arrivals), "route_queries": fake.route_queries,
-                           "numbers_asked": len(fake.numbers_asked), "requests": len(fake.seen)})  # fmt: skip
+                conn.send({"arrivals": dict(arrivals), "route_queries": route_queries[0],
+                           "numbers_asked": len(numbers_asked), "requests": len(fake.received)})  # fmt: skip
             elif command == "asked":
-                conn.send(len(fake.numbers_asked))
+                conn.send(len(numbers_asked))
             elif command == "stop":
                 conn.send("bye")
                 return
@@ -130,7 +112,7 @@ class FakeProcess:
 
 
 def write_config(path: Path, database_url: str, sf_url: str, rate: float) -> None:
-    from tests.carriers.sf.fake_sf import PARTNER
+    from carriers.testing.sf import PARTNER, RETURN_ADDRESS_TOML
 
     path.write_text(
         f"""
@@ -141,7 +123,7 @@ url = "{database_url}"
 partner_id = "{PARTNER}"
 check_word_env = "B4_SF_CHECK_WORD"
 base_url = "{sf_url}"
-
+{RETURN_ADDRESS_TOML}
 [polling]
 tick_seconds = 1
 
@@ -281,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import httpx
 
-    from tests.carriers.sf.fake_sf import CHECK_WORD
-    from tests.daemon.process import TOKEN, Daemon, signed_refund
+    from carriers.testing.sf import CHECK_WORD
+    from monitor.testing.daemon import TOKEN, Daemon, signed_refund
 
     report = Report("B4 refund latency")
     report.note(f"setup: {args.refunds:,} refunds, {args.background:,} background shipments shipped 30 h ago, "

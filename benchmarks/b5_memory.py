@@ -9,7 +9,7 @@ processes): the same mix of parcels as B1 — about 1 % of them due across the t
 the rest pending, picked up, in transit, out for delivery… with deadlines armed — moved in
 time so that "now" is the moment the daemon starts, all of them on Kuaidi100, with their next
 poll spread over the next day and 1 % due at once. The daemon (``parcel-monitor run``, child
-process) polls a fake Kuaidi100 (tests/polling/fleet.py, in another process) while VmRSS and
+process) polls a fake Kuaidi100 (carriers/testing/kuaidi100.py's Fleet, in another process) while VmRSS and
 VmHWM are read from /proc/<pid>/status every second. See benchmarks/README.md.
 """
 
@@ -137,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from b3_poller import FakeProcess
 
-    from tests.daemon.process import Daemon
-    from tests.polling.fleet import CUSTOMER, KEY
+    from carriers.testing.kuaidi100 import CUSTOMER, KEY
+    from monitor.testing.daemon import Daemon
 
     report = Report("B5 daemon memory")
     report.note(f"setup: {args.parcels:,} parcels (run.py's mix, all Kuaidi100, {DUE_NOW:.0%} due for a poll at start, "

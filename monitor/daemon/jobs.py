@@ -20,6 +20,7 @@ import structlog
 
 from monitor.daemon.assembly import Runtime
 from monitor.store.store import BACKGROUND
+from monitor.tickets.sla import SlaWatch
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -35,6 +36,8 @@ class Jobs:
         self.rt = runtime
         self._running: dict[str, asyncio.Task[Any]] = {}
         self.stopping = False
+        #: The ticket deadline watch (``monitor.tickets.sla``), set by the daemon.
+        self.sla: SlaWatch | None = None
 
     def guarded(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
         """Wrap ``job`` so it never overlaps itself, never raises, and can be waited for."""
@@ -127,6 +130,15 @@ class Jobs:
             if not mine:
                 return 0
             return await self.rt.monitor.watchdog.run()
+
+    async def ticket_deadlines(self) -> int:
+        """Alert once about every ticket past its deadline, and escalate once a period later (``[tickets.sla]``)."""
+        if self.sla is None:
+            return 0
+        async with self.singleton("ticket_deadlines") as mine:
+            if not mine:
+                return 0
+            return await self.sla.run()
 
     async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay)."""

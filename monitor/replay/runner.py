@@ -23,6 +23,7 @@ from monitor.rules.ruleset import RuleSet
 from monitor.service import Monitor
 from monitor.store.db import make_engine, upgrade
 from monitor.store.store import Store
+from monitor.tickets.sla import SlaSettings, SlaWatch
 
 MINUTE = timedelta(minutes=1)
 LEAD_KEYS = ("at", "event", "carrier", "tracking_no", "order_id")
@@ -45,7 +46,9 @@ class Replay:
         store: Store,
         out: TextIO,
         alerting: Mapping[str, Any] | None = None,
+        sla: SlaSettings | None = None,
     ):
+        """``sla`` (``[tickets.sla]``): also tell of overdue tickets at their minute, as the daemon's job does."""
         if not steps:
             raise ValueError("the scenario has no lines")
         self.steps = steps
@@ -60,6 +63,11 @@ class Replay:
         recorders = {name: RecordingChannel(name) for name in channels}
         self.monitor = Monitor(store, rules, self.clock, self.carriers, recorders, **(alerting or {}))
         self.store = store
+        self.sla = None
+        if sla is not None:
+            n = self.monitor.notifier
+            self.sla = SlaWatch(store, self.clock, sla, n.channels, n.route, n.quiet_hours)
+            self.monitor.tickets.deadline = sla.due  # new and reopened tickets get their deadline
         self.counts: Counter[str] = Counter()
         self.rule_counts: Counter[str] = Counter()
         self._last_activity = 0
@@ -95,6 +103,9 @@ class Replay:
         while True:
             with self.store.begin() as uow:
                 due = uow.earliest_due()
+                if self.sla is not None:
+                    moments = [m for m in (due, self.sla.next_due(uow, self.clock.now())) if m is not None]
+                    due = min(moments, default=None)
             if due is None:
                 return
             moment = ceil_minute(max(due, self.clock.now()))
@@ -102,6 +113,8 @@ class Replay:
                 return
             self.clock.set(moment)
             await self.monitor.tick()
+            if self.sla is not None:
+                await self.sla.run()
             self._flush()
             previous = moment
 
@@ -143,6 +156,7 @@ async def replay(
     database_url: str | None = None,
     summary: bool = False,
     alerting: Mapping[str, Any] | None = None,
+    sla: SlaSettings | None = None,
 ) -> Mapping[str, Any]:
     """Replay ``steps`` into ``out``; a fresh SQLite file unless ``database_url`` is given."""
     with tempfile.TemporaryDirectory(prefix="parcel-monitor-replay-") as tmp:
@@ -150,7 +164,7 @@ async def replay(
         engine = make_engine(url)
         try:
             upgrade(engine)
-            run = Replay(steps, rules, channels, Store(engine), out, alerting)
+            run = Replay(steps, rules, channels, Store(engine), out, alerting, sla)
             await run.run()
             result = run.summary()
             if summary:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,17 +13,9 @@ from monitor.alerts.channels.dingtalk import DingTalkChannel, DingTalkSettings
 from monitor.alerts.messages import RULE_NAMES
 from monitor.alerts.model import SENT, Delivery
 from monitor.clock import SimulatedClock
-from tests.alerts.fakes import (
-    NOW,
-    PHONE,
-    ProviderServer,
-    Received,
-    closed_port_url,
-    deliver,
-    fixture,
-    make_alerts,
-    shape_problems,
-)
+from monitor.testing import receivers
+from monitor.testing.receivers import Receiver as ProviderServer
+from tests.alerts.fakes import FIXTURES, NOW, PHONE, closed_port_url, deliver, make_alerts
 
 TOKEN = "b10deee3d9e2dbc21ce57eb9f80da23a"
 SECRET = "SEC1f2e3d4c5b6a798897a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5"
@@ -35,38 +23,16 @@ STAFF = "13800001111"
 PATH = "/robot/send"
 
 
-class FakeDingTalk(ProviderServer):
-    """The custom robot endpoint: access_token, then 加签 when a secret is set, then the message shape."""
-
-    provider = "dingtalk"
+class FakeDingTalk(receivers.FakeDingTalk):
+    """The kit's DingTalk robot for this test's token, answering from tests/fixtures/dingtalk at NOW."""
 
     def __init__(self, secret: str | None = None, force: str | None = None) -> None:
-        super().__init__(force)
-        self.secret = secret
-        self.now_ms = (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
-
-    def answer(self, request: Received) -> tuple[int, Any]:
-        if request.path != PATH:
-            return 404, "404 page not found"
-        if request.query.get("access_token") != TOKEN:
-            return self.reply("response_token_not_exist")
-        if self.secret is not None and not self.signed(request.query):
-            return self.reply("response_sign_not_match")
-        self.problems += shape_problems(fixture("dingtalk", "request_markdown")["body"], request.body)
-        return self.checked()
-
-    def signed(self, query: dict[str, str]) -> bool:
-        """Recompute the signature from our secret and the timestamp received, as DingTalk does."""
-        timestamp = query.get("timestamp", "")
-        if not timestamp.isdigit() or abs(int(timestamp) - self.now_ms) > 3_600_000:
-            return False
-        assert self.secret is not None
-        digest = hmac.new(self.secret.encode(), f"{timestamp}\n{self.secret}".encode(), hashlib.sha256).digest()
-        return hmac.compare_digest(query.get("sign", ""), base64.b64encode(digest).decode())
+        super().__init__(TOKEN, secret, force=force, fixtures=FIXTURES, clock=SimulatedClock(NOW))
 
 
 def send(server: ProviderServer | None, count: int = 1, secret: str | None = None, **settings: Any) -> Delivery:
-    webhook = server.url(f"{PATH}?access_token={TOKEN}") if server else closed_port_url(f"{PATH}?access_token={TOKEN}")
+    path = f"{PATH}?access_token={TOKEN}"
+    webhook = server.url_for(path) if server else closed_port_url(path)
     config = DingTalkSettings(webhook=webhook, secret=secret, **settings)
     clock = SimulatedClock(NOW)
     return deliver(lambda http: DingTalkChannel("ops-dingtalk", config, http, clock), make_alerts(count))
@@ -113,7 +79,7 @@ def test_rate_limit_is_retried_later() -> None:
 
 def test_unknown_token_gives_up_naming_errcode_and_errmsg() -> None:
     with FakeDingTalk() as server:
-        webhook = server.url(f"{PATH}?access_token=not-a-token")
+        webhook = server.url_for(f"{PATH}?access_token=not-a-token")
         clock = SimulatedClock(NOW)
         delivery = deliver(lambda http: DingTalkChannel("d", DingTalkSettings(webhook), http, clock), make_alerts(1))
     assert delivery == Delivery(sent=False, retryable=False, error="dingtalk errcode 300001: token is not exist")

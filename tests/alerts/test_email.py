@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from carriers.testing.server import closed_port
 from monitor.alerts.channels.email import EmailChannel, EmailSettings, to_html
-from monitor.alerts.messages import RULE_NAMES
+from monitor.alerts.messages import RULE_NAMES, Message
 from monitor.alerts.model import SENT, Delivery
 from monitor.clock import SimulatedClock
+from monitor.testing.smtp import LocalSMTP, MailRecorder
 from tests.alerts.fakes import NOW, PHONE, make_alerts
-from tests.alerts.fakes_web import LocalSMTP, MailRecorder, closed_port
 
 USER = "alerts@shop.example.com"
 PASSWORD = "pw-7Kq2xV9mZ3"
@@ -188,3 +189,15 @@ def test_plain_text_auth_is_allowed_on_loopback_only() -> None:
         "to_addrs": [TO[0]],
     }
     assert EmailSettings.from_mapping(raw, {}).starttls is False
+
+
+def test_an_8bit_body_is_never_sent_undeclared(smtp: LocalSMTP, recorder: MailRecorder) -> None:
+    """RFC 6152: raw UTF-8 needs BODY=8BITMIME, which smtplib does not declare; so the parts are encoded."""
+    channel = EmailChannel("ops-mail", settings(smtp), SimulatedClock(NOW), "zh", LINK_BASE)
+    short_lines = "旗舰店\n24小时未揽收\nSF100000000000\n"  # short UTF-8 lines: what the email package sends as 8bit
+    channel.submit(channel.message(Message(title="[严重] 24小时未揽收", markdown=short_lines, text=short_lines)))
+    [(envelope, message)] = recorder.messages
+    declared = "BODY=8BITMIME" in [option.upper() for option in envelope.mail_options]
+    assert declared or envelope.original_content.isascii()
+    text = message.get_body(("plain",))
+    assert text is not None and text.get_content() == short_lines

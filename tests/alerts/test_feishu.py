@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,17 +11,9 @@ from monitor.alerts.channels.feishu import FeishuChannel, FeishuSettings
 from monitor.alerts.messages import RULE_NAMES
 from monitor.alerts.model import SENT, Delivery
 from monitor.clock import SimulatedClock
-from tests.alerts.fakes import (
-    NOW,
-    PHONE,
-    ProviderServer,
-    Received,
-    closed_port_url,
-    deliver,
-    fixture,
-    make_alerts,
-    shape_problems,
-)
+from monitor.testing import receivers
+from monitor.testing.receivers import Receiver as ProviderServer
+from tests.alerts.fakes import FIXTURES, NOW, PHONE, closed_port_url, deliver, make_alerts
 
 TOKEN = "b43e7bea-88fd-436e-9a3c-5d2f8e1c0a77"
 SECRET = "zs0TqJ3kM9vXnB2w"
@@ -33,44 +21,15 @@ PATH = f"/open-apis/bot/v2/hook/{TOKEN}"
 EXAMPLE_BY_MSG_TYPE = {"interactive": "request_card", "text": "request_text"}
 
 
-class FakeFeishu(ProviderServer):
-    """The custom bot endpoint: hook token, then 签名校验 when a secret is set, then the message shape."""
-
-    provider = "feishu"
+class FakeFeishu(receivers.FakeFeishu):
+    """The kit's Feishu bot for this test's token, answering from tests/fixtures/feishu at NOW."""
 
     def __init__(self, secret: str | None = None, force: str | None = None, ok: str = "response_ok") -> None:
-        super().__init__(force)
-        self.secret = secret
-        self.ok = ok
-        self.now_s = (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1)
-
-    def answer(self, request: Received) -> tuple[int, Any]:
-        if request.path != PATH:
-            return self.reply("response_token_invalid")
-        body = dict(request.body) if isinstance(request.body, dict) else {}
-        timestamp, sign = body.pop("timestamp", None), body.pop("sign", None)
-        if self.secret is not None:
-            recorded = {k: fixture("feishu", "request_signed")["body"][k] for k in ("timestamp", "sign")}
-            self.problems += shape_problems(recorded, {"timestamp": timestamp, "sign": sign})
-            if not self.signed(timestamp, sign):
-                return self.reply("response_sign_fail")
-        example = EXAMPLE_BY_MSG_TYPE.get(str(body.get("msg_type")))
-        if example is None:
-            return self.reply("response_bad_request")
-        self.problems += shape_problems(fixture("feishu", example)["body"], body)
-        return self.checked(self.ok)
-
-    def signed(self, timestamp: Any, sign: Any) -> bool:
-        """Recompute the signature from our secret and the timestamp received, as Feishu does."""
-        if not isinstance(timestamp, str) or not timestamp.isdigit() or abs(int(timestamp) - self.now_s) > 3600:
-            return False
-        assert self.secret is not None
-        digest = hmac.new(f"{timestamp}\n{self.secret}".encode(), b"", hashlib.sha256).digest()
-        return isinstance(sign, str) and hmac.compare_digest(sign, base64.b64encode(digest).decode())
+        super().__init__(TOKEN, secret, ok, force=force, fixtures=FIXTURES, clock=SimulatedClock(NOW))
 
 
 def send(server: ProviderServer | None, count: int = 1, **settings: Any) -> Delivery:
-    config = FeishuSettings(webhook=server.url(PATH) if server else closed_port_url(PATH), **settings)
+    config = FeishuSettings(webhook=server.url_for(PATH) if server else closed_port_url(PATH), **settings)
     clock = SimulatedClock(NOW)
     return deliver(lambda http: FeishuChannel("ops-feishu", config, http, clock), make_alerts(count))
 
@@ -132,7 +91,7 @@ def test_bad_request_is_given_up() -> None:
 
 def test_bad_hook_token_is_given_up() -> None:
     with FakeFeishu() as server:
-        config = FeishuSettings(webhook=server.url("/open-apis/bot/v2/hook/not-a-token"))
+        config = FeishuSettings(webhook=server.url_for("/open-apis/bot/v2/hook/not-a-token"))
         clock = SimulatedClock(NOW)
         delivery = deliver(lambda http: FeishuChannel("f", config, http, clock), make_alerts(1))
     assert delivery == Delivery(

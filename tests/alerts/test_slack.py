@@ -13,36 +13,24 @@ from monitor.alerts.channels.slack import SlackChannel, SlackSettings, to_mrkdwn
 from monitor.alerts.messages import RULE_NAMES
 from monitor.alerts.model import SENT, Delivery
 from monitor.clock import SimulatedClock
-from tests.alerts.fakes import NOW, PHONE, closed_port_url, deliver, make_alerts, shape_problems
-from tests.alerts.fakes_web import Exchange, Reply, WebServer, recorded
+from monitor.testing import receivers
+from monitor.testing.receivers import Receiver as WebServer
+from tests.alerts.fakes import FIXTURES, NOW, PHONE, closed_port_url, deliver, make_alerts
+from tests.alerts.fakes import fixture as recorded
 
 HOOK = "/services/T0PARCEL1/B0ALERTS2/x7Yq2wN4vK9sL3mP8rT5uZ1a"
 LINK_BASE = "https://monitor.example.com"
 
 
-class FakeSlack(WebServer):
-    """An incoming webhook: the hook's path, then a JSON body with text and header + section blocks."""
+class FakeSlack(receivers.FakeSlack):
+    """The kit's Slack incoming webhook for this test's hook, answering from tests/fixtures/slack."""
 
-    provider = "slack"
-
-    def answer(self, request: Exchange) -> Reply:
-        if request.path != HOOK:
-            return Reply.recorded("slack", "response_no_service")
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            return Reply.recorded("slack", "response_invalid_payload")
-        body = request.json()
-        # the example's blocks list is compared item by item with its first block, the header: only it has emoji
-        self.problems += shape_problems(recorded("slack", "request_blocks")["body"], body, frozenset({"emoji"}))
-        header, section = body["blocks"]
-        if (header["type"], section["type"], section["text"]["type"]) != ("header", "section", "mrkdwn"):
-            self.problems.append(f"blocks: {[b['type'] for b in body['blocks']]}")
-        if len(header["text"]["text"]) > 150 or len(section["text"]["text"]) > 3000:
-            self.problems.append("a block is over Slack's length limit")
-        return self.checked()
+    def __init__(self, force: str | None = None) -> None:
+        super().__init__(HOOK, force=force, fixtures=FIXTURES)
 
 
 def send(server: WebServer | None, count: int = 1, link_base: str = LINK_BASE, language: str = "zh") -> Delivery:
-    webhook = server.url(HOOK) if server else closed_port_url(HOOK)
+    webhook = server.url_for(HOOK) if server else closed_port_url(HOOK)
     clock = SimulatedClock(NOW)
     return deliver(
         lambda http: SlackChannel("ops-slack", SlackSettings(webhook), http, clock, language, link_base),
@@ -95,7 +83,7 @@ def test_slack_errors_give_up_naming_the_error(reply: str, status: int) -> None:
 def test_unknown_hook_gives_up_with_no_service() -> None:
     with FakeSlack() as server:
         clock = SimulatedClock(NOW)
-        settings = SlackSettings(server.url("/services/T0PARCEL1/B0ALERTS2/revoked"))
+        settings = SlackSettings(server.url_for("/services/T0PARCEL1/B0ALERTS2/revoked"))
         delivery = deliver(lambda http: SlackChannel("s", settings, http, clock), make_alerts(1))
     assert delivery == Delivery(sent=False, retryable=False, error="slack HTTP 404: no_service")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,43 +15,24 @@ from structlog.testing import capture_logs
 from monitor.alerts.channels.webhook import WebhookChannel, WebhookSettings, sign
 from monitor.alerts.model import SENT, Alert, Delivery
 from monitor.clock import SimulatedClock
-from tests.alerts.fakes import NOW, PHONE, closed_port_url, deliver, make_alerts, shape_problems
-from tests.alerts.fakes_web import Exchange, Reply, WebServer, recorded
+from monitor.testing import receivers
+from monitor.testing.receivers import Receiver as WebServer
+from tests.alerts.fakes import FIXTURES, NOW, PHONE, closed_port_url, deliver, make_alerts
+from tests.alerts.fakes import fixture as recorded
 
 SECRET = "whsec_5f1e9a0c7b3d4e2f8a6b1c9d0e7f3a2b"
 PATH = "/hooks/parcel-monitor"
-TOLERANCE = 300  # seconds a receiver accepts between its clock and the timestamp
 
 
-class Receiver(WebServer):
-    """A customer's endpoint: checks timestamp freshness and the HMAC over the raw bytes, then the document."""
-
-    provider = "webhook"
+class Receiver(receivers.FakeWebhook):
+    """The kit's webhook receiver for this test's secret and path, answering from tests/fixtures/webhook at NOW."""
 
     def __init__(self, secret: str = SECRET, force: str | None = None) -> None:
-        super().__init__(force)
-        self.secret = secret
-        self.now = int(NOW.timestamp())
-
-    def answer(self, request: Exchange) -> Reply:
-        if request.path != PATH:
-            return Reply.recorded("webhook", "response_not_found")
-        if not self.verified(request):
-            return Reply.recorded("webhook", "response_bad_signature")
-        self.problems += shape_problems(recorded("webhook", "request_example")["body"], request.json())
-        return self.checked()
-
-    def verified(self, request: Exchange) -> bool:
-        """Verify as the snippet in docs/webhook.md does."""
-        timestamp = request.headers.get("x-parcel-monitor-timestamp", "")
-        if not timestamp.isdigit() or abs(self.now - int(timestamp)) > TOLERANCE:
-            return False
-        expected = hmac.new(self.secret.encode(), timestamp.encode() + b"." + request.raw, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(request.headers.get("x-parcel-monitor-signature", ""), f"sha256={expected}")
+        super().__init__(secret, PATH, force=force, fixtures=FIXTURES, clock=SimulatedClock(NOW))
 
 
 def send(server: WebServer | None, alerts: list[Alert] | None = None, secret: str = SECRET) -> Delivery:
-    url = server.url(PATH) if server else closed_port_url(PATH)
+    url = server.url_for(PATH) if server else closed_port_url(PATH)
     clock = SimulatedClock(NOW)
     settings = WebhookSettings(url, secret)
     return deliver(lambda http: WebhookChannel("ops-hook", settings, http, clock), alerts or make_alerts(1))
@@ -148,7 +127,7 @@ def test_each_answer_maps_to_the_right_verdict(reply: str, retryable: bool | Non
 def test_wrong_path_gives_up() -> None:
     with Receiver() as server:
         clock = SimulatedClock(NOW)
-        settings = WebhookSettings(server.url("/nowhere"), SECRET)
+        settings = WebhookSettings(server.url_for("/nowhere"), SECRET)
         delivery = deliver(lambda http: WebhookChannel("h", settings, http, clock), make_alerts(1))
     assert delivery == Delivery(sent=False, retryable=False, error="webhook HTTP 404: 404 page not found")
 

@@ -11,21 +11,13 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.alerts.channels.wecom import MARKDOWN_MAX_BYTES, TEXT_MAX_BYTES, WeComChannel, WeComSettings, fit
+from monitor.alerts.channels.wecom import WeComChannel, WeComSettings, fit
 from monitor.alerts.messages import RULE_NAMES
 from monitor.alerts.model import SENT, Delivery
 from monitor.clock import SimulatedClock
-from tests.alerts.fakes import (
-    NOW,
-    PHONE,
-    ProviderServer,
-    Received,
-    closed_port_url,
-    deliver,
-    fixture,
-    make_alerts,
-    shape_problems,
-)
+from monitor.testing import receivers
+from monitor.testing.receivers import Receiver as ProviderServer
+from tests.alerts.fakes import FIXTURES, NOW, PHONE, closed_port_url, deliver, make_alerts
 
 KEY = "693a91f6-7b2c-4bc4-97a0-0ec2a1fa5aaa"
 PATH = "/cgi-bin/webhook/send"
@@ -34,31 +26,18 @@ LINK_BASE = "https://parcel-monitor.ops.example.com/console/east-china"  # long 
 MENTIONS = frozenset({"mentioned_list", "mentioned_mobile_list"})
 
 
-class FakeWeCom(ProviderServer):
-    """The group robot endpoint: the key, then the message shape for its msgtype."""
+class FakeWeCom(receivers.FakeWeCom):
+    """The kit's WeCom robot for this test's key, answering from tests/fixtures/wecom."""
 
-    provider = "wecom"
-
-    def answer(self, request: Received) -> tuple[int, Any]:
-        if request.path != PATH or request.query.get("key") != KEY:
-            return self.reply("response_invalid_key")
-        msgtype = request.body.get("msgtype") if isinstance(request.body, dict) else None
-        if msgtype not in ("markdown", "text"):
-            self.problems.append(f"msgtype {msgtype!r}")
-        else:
-            example = fixture("wecom", f"request_{msgtype}")["body"]
-            self.problems += shape_problems(example, request.body, optional=MENTIONS)
-            limit = MARKDOWN_MAX_BYTES if msgtype == "markdown" else TEXT_MAX_BYTES
-            if len(request.body[msgtype]["content"].encode()) > limit:
-                self.problems.append(f"{msgtype} content over {limit} bytes")
-        return self.checked()
+    def __init__(self, force: str | None = None) -> None:
+        super().__init__(KEY, force=force, fixtures=FIXTURES)
 
 
 def send(
     server: ProviderServer | None, count: int = 1, key: str = KEY, link_base: str = "", **settings: Any
 ) -> Delivery:
     path = f"{PATH}?key={key}"
-    config = WeComSettings(webhook=server.url(path) if server else closed_port_url(path), **settings)
+    config = WeComSettings(webhook=server.url_for(path) if server else closed_port_url(path), **settings)
     clock = SimulatedClock(NOW)
     return deliver(lambda http: WeComChannel("ops-wecom", config, http, clock, "zh", link_base), make_alerts(count))
 

@@ -19,7 +19,7 @@ from carriers.model import InterceptResult, ParcelRef
 from carriers.sf import INFO as SF_INFO
 from carriers.testing.clock import FixedClock
 from carriers.testing.server import Reply
-from carriers.testing.sf import CHECK_WORD, PARTNER
+from carriers.testing.sf import CHECK_WORD, PARTNER, RETURN_ADDRESS
 from carriers.testing.zto import APP_KEY, APP_SECRET
 from carriers.zto import INFO as ZTO_INFO
 from tests.carriers.payloads import FakeSF, FakeZTO
@@ -36,7 +36,8 @@ async def no_wait(seconds: float) -> None:
 def sf_intercept(url: str, key: str = "intercept:parcel:1:1") -> InterceptResult:
     async def call() -> InterceptResult:
         async with httpx.AsyncClient() as http:
-            settings = {"partner_id": PARTNER, "check_word_env": "CW", "base_url": url, "retries": 0}
+            settings = {"partner_id": PARTNER, "check_word_env": "CW", "base_url": url, "retries": 0,
+                        "return_address": RETURN_ADDRESS}  # fmt: skip
             context = {"clock": FixedClock(), "http": http, "environ": {"CW": CHECK_WORD}, "sleep": no_wait}
             return await SF_INFO.factory(settings, context).intercept(SF_PARCEL, "refund_only", key)
 

@@ -22,7 +22,7 @@ from carriers.model import Status, TrackingEvent
 from carriers.sf import INFO
 from carriers.testing.clock import FixedClock
 from carriers.testing.server import Reply
-from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, ROUTES, FakeSF, Seen, route_answer
+from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, RETURN_ADDRESS, ROUTES, FakeSF, Seen, route_answer
 from monitor.actions.intercepts import RefundRequest
 from monitor.alerts.model import SENT, Alert, Delivery
 from monitor.clock import SimulatedClock
@@ -79,7 +79,7 @@ class Rig:
         self.clock = SimulatedClock(START)
         self.http = httpx.AsyncClient()
         settings = {"partner_id": PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": sf.url, "retries": 0,
-                    "timeout_seconds": 5}  # fmt: skip
+                    "timeout_seconds": 5, "return_address": RETURN_ADDRESS}  # fmt: skip
         context = {"clock": self.clock, "http": self.http, "environ": {"SF_CHECK_WORD": CHECK_WORD},
                    "sleep": no_wait}  # fmt: skip
         self.adapter = INFO.factory(settings, context)
@@ -358,7 +358,7 @@ def test_the_refund_webhook_answers_at_once_while_sf_hangs(store: Store) -> None
         sf.fail("hang", seconds=30, when=lambda r: r.form().get("serviceCode") == INTERCEPT)
         http = httpx.AsyncClient()
         settings = {"partner_id": PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": sf.url,
-                    "retries": 0, "timeout_seconds": 40}  # fmt: skip
+                    "retries": 0, "timeout_seconds": 40, "return_address": RETURN_ADDRESS}  # fmt: skip
         context = {"clock": FixedClock(), "http": http, "environ": {"SF_CHECK_WORD": CHECK_WORD}}
         with running_api(store, extra_adapters={"sf": INFO.factory(settings, context)}) as api:
             shipment = {"order_id": "O1", "carrier": "sf", "tracking_no": "SF1400000000008",

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from carriers.testing.server import Reply
-from carriers.testing.sf import CHECK_WORD, INTERCEPT, PARTNER, ROUTES, FakeSF, Seen, route_answer
+from carriers.testing.sf import (
+    CHECK_WORD,
+    INTERCEPT,
+    PARTNER,
+    RETURN_ADDRESS_TOML,
+    ROUTES,
+    FakeSF,
+    Seen,
+    route_answer,
+)
 from tests.daemon.process import Daemon, signed_refund, wait_for
 
 CST = timezone(timedelta(hours=8))
@@ -40,7 +49,7 @@ check_word_env = "TEST_SF_CHECK_WORD"
 base_url = "{sf_url}"
 retries = 0
 timeout_seconds = 60
-
+{RETURN_ADDRESS_TOML}
 [polling]
 tick_seconds = 1
 

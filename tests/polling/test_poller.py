@@ -1,6 +1,6 @@
 """The poller against a local Kuaidi100 endpoint: cadence, quotas, caps, failures, leases.
 
-Each test runs the real Kuaidi100 adapter over HTTP on loopback against ``fleet.Fleet``,
+Each test runs the real Kuaidi100 adapter over HTTP on loopback against ``carriers.testing.kuaidi100.Fleet``,
 which checks signatures and records, on the simulated clock, when each number was asked.
 """
 
@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from carriers.kuaidi100 import Kuaidi100Carrier, Kuaidi100Settings
+from carriers.testing.kuaidi100 import COMPANY, CUSTOMER, KEY, Fleet, Scan, quiet_in_transit
 from monitor.alerts.channels.console import ConsoleChannel
 from monitor.alerts.routing import default_route
 from monitor.clock import SimulatedClock
@@ -30,7 +31,6 @@ from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
 from monitor.shipments import Shipment
 from monitor.store.store import Store
-from tests.polling.fleet import COMPANY, CUSTOMER, KEY, Fleet, Scan, quiet_in_transit
 
 BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 T0 = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -214,7 +214,7 @@ def test_no_write_transaction_is_held_during_a_carrier_call(tmp_path: Any) -> No
     upgrade(engine)
     writes: list[str] = []
 
-    def write_meanwhile() -> None:  # runs inside the carrier's request handler
+    def write_meanwhile(_request: object) -> None:  # runs inside the carrier's request handler
         conn = sqlite3.connect(tmp_path / "m.db", timeout=0.2)
         try:
             conn.execute("INSERT INTO carrier_usage (carrier, day, requests) VALUES ('probe', ?, 1)",

@@ -13,14 +13,11 @@ from carriers.errors import (
     CarrierUnavailable,
 )
 from carriers.model import TrackingResult
-from tests.carriers.kuaidi100.fake_kuaidi100 import (
-    FakeKuaidi100,
-    Reply,
-    closed_port,
-    fixture,
-    make_settings,
-    with_carrier,
-)
+from carriers.testing.kuaidi100 import make_settings
+from carriers.testing.server import closed_port
+from tests.carriers.payloads import FakeKuaidi100, with_carrier
+from tests.carriers.payloads import Kuaidi100Reply as Reply
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 NUMBER = "ZT7800000000005"
 

@@ -13,15 +13,10 @@ import pytest
 from carriers.errors import CarrierAuthError, CarrierUnavailable
 from carriers.kuaidi100 import INFO, Kuaidi100Carrier
 from carriers.model import Status
-from tests.carriers.kuaidi100.fake_kuaidi100 import (
-    CUSTOMER,
-    KEY,
-    FakeKuaidi100,
-    Reply,
-    fixture,
-    make_settings,
-    with_carrier,
-)
+from carriers.testing.kuaidi100 import CUSTOMER, KEY, make_settings
+from tests.carriers.payloads import FakeKuaidi100, with_carrier
+from tests.carriers.payloads import Kuaidi100Reply as Reply
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 TRACKS = {
     "ZT7800000000005": "query_state_5",
@@ -37,7 +32,7 @@ def test_track_sends_a_signed_form_and_maps_the_answer() -> None:
     assert (result.carrier, result.tracking_no, result.problem) == ("kuaidi100", "ZT7800000000005", None)
     assert result.events[-1].status is Status.OUT_FOR_DELIVERY
     assert result.events[-1].time.astimezone(UTC) == datetime(2026, 11, 11, 1, 30, tzinfo=UTC)
-    ((path, headers, form),) = server.received
+    ((path, headers, form),) = server.forms
     assert path == "/poll/query.do"
     assert headers["content-type"] == "application/x-www-form-urlencoded"
     assert set(form) == {"customer", "sign", "param"}
@@ -54,13 +49,13 @@ def test_one_query_per_number_in_order() -> None:
         Status.AVAILABLE_FOR_PICKUP,
         Status.OUT_FOR_DELIVERY,
     ]
-    assert [json.loads(form["param"])["num"] for _, _, form in server.received] == numbers
+    assert [json.loads(form["param"])["num"] for _, _, form in server.forms] == numbers
 
 
 def test_a_prefixed_number_is_asked_with_its_own_company() -> None:
     with FakeKuaidi100(TRACKS) as server:
         (result,) = with_carrier(make_settings(server.base_url), lambda c: c.track(["ems:EM100000013CN"]))
-    assert json.loads(server.received[0][2]["param"])["com"] == "ems"
+    assert json.loads(server.forms[0][2]["param"])["com"] == "ems"
     assert result.tracking_no == "ems:EM100000013CN"
     assert result.events[-1].tracking_no == "ems:EM100000013CN"
     assert result.events[-1].status is Status.EXCEPTION
@@ -117,7 +112,7 @@ def test_subscribe_then_subscribe_again() -> None:
             return [(await carrier.subscribe("ZT7800000000005")).return_code for _ in range(2)]
 
         assert with_carrier(settings, twice) == ["200", "501"]
-    ((path, _, form), _) = server.received
+    ((path, _, form), _) = server.forms
     assert path == "/poll" and form["schema"] == "json"
     assert server.subscribed[0]["parameters"]["callbackurl"] == "https://monitor.example.com/push"
     assert server.subscribed[0]["parameters"]["salt"] == "k100-salt-7c1d2f"

@@ -12,7 +12,8 @@ import pytest
 from carriers.errors import CarrierResponseError
 from carriers.kuaidi100.mapping import CODE_BY_NAME, REASON_BY_CODE, STATUS_BY_CODE, query_events
 from carriers.model import ExceptionReason, Status
-from tests.carriers.kuaidi100.fake_kuaidi100 import FIXTURES, fixture
+from tests.carriers.payloads import KUAIDI100_FIXTURES as FIXTURES
+from tests.carriers.payloads import kuaidi100_recorded as fixture
 
 S = Status
 R = ExceptionReason

@@ -11,7 +11,7 @@ import pytest
 from carriers.kuaidi100 import INFO, Kuaidi100Carrier, build_query, build_subscribe, push_ack
 from carriers.kuaidi100.client import RESULTV2
 from carriers.kuaidi100.mapping import join_ref, split_ref
-from tests.carriers.kuaidi100.fake_kuaidi100 import CUSTOMER, KEY, make_settings
+from carriers.testing.kuaidi100 import CUSTOMER, KEY, make_settings
 
 SETTINGS = make_settings()
 

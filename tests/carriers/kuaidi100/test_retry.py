@@ -10,7 +10,9 @@ import pytest
 from carriers.errors import CarrierAuthError, CarrierUnavailable
 from carriers.kuaidi100 import Kuaidi100Carrier
 from carriers.model import Status, TrackingResult
-from tests.carriers.kuaidi100.fake_kuaidi100 import FakeKuaidi100, Reply, make_settings
+from carriers.testing.kuaidi100 import make_settings
+from tests.carriers.payloads import FakeKuaidi100
+from tests.carriers.payloads import Kuaidi100Reply as Reply
 
 NUMBER = "ZT7800000000005"
 

@@ -16,7 +16,10 @@ from carriers.model import ExceptionReason, Status, TrackingResult
 from carriers.sf.client import SFCarrier
 from carriers.sf.mapping import STATUS_BY_CODE, parse_accept_time
 from carriers.sf.settings import SFSettings
-from tests.carriers.sf.fake_sf import CHECK_WORD, FIXTURES, PARTNER, FixedClock, recorded
+from carriers.testing.clock import FixedClock
+from carriers.testing.sf import CHECK_WORD, PARTNER
+from tests.carriers.payloads import SF_FIXTURES as FIXTURES
+from tests.carriers.payloads import sf_recorded as recorded
 
 SETTINGS = SFSettings(PARTNER, CHECK_WORD, base_url="http://sf.test/std/service")
 PU, IT, OD, DL = Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.DELIVERED

@@ -17,7 +17,8 @@ from carriers.sf.client import (
 )
 from carriers.sf.schema import intercept_order, route_query
 from carriers.sf.settings import ReturnAddress, SFSettings
-from tests.carriers.sf.fake_sf import CHECK_WORD, FIELDS, PARTNER, java_encode, recorded, sf_digest
+from carriers.testing.sf import CHECK_WORD, FIELDS, PARTNER, java_encode, sf_digest
+from tests.carriers.payloads import sf_recorded as recorded
 
 SETTINGS = SFSettings(partner_id=PARTNER, check_word=CHECK_WORD)
 HOME = ReturnAddress("浙江省", "杭州市", "西湖区", "文三路 100 号", "仓库", "13800000000")

@@ -19,18 +19,12 @@ from carriers.errors import (
     CarrierUnavailable,
 )
 from carriers.model import InterceptResult, ParcelRef, Status, TrackingResult
+from carriers.testing.server import closed_port
+from carriers.testing.zto import APP_KEY, APP_SECRET, INTERCEPT_PATH, TRACK_PATH, zop_digest
 from carriers.zto import INFO, ZTOCarrier
-from tests.carriers.zto.fake_zto import (
-    APP_KEY,
-    APP_SECRET,
-    INTERCEPT_PATH,
-    TRACK_PATH,
-    FakeZTO,
-    Reply,
-    closed_port,
-    recorded,
-    zop_digest,
-)
+from tests.carriers.payloads import FakeZTO
+from tests.carriers.payloads import ZTOReply as Reply
+from tests.carriers.payloads import zto_recorded as recorded
 
 DELIVERED = "78100000000005"
 PARCEL = ParcelRef("zto", DELIVERED, order_id="T-1001")

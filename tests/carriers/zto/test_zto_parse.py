@@ -13,10 +13,12 @@ from structlog.testing import capture_logs
 
 from carriers.errors import CarrierError, CarrierResponseError
 from carriers.model import ExceptionReason, Status, TrackingResult
+from carriers.testing.zto import APP_KEY, APP_SECRET
 from carriers.zto.client import ZTOCarrier
 from carriers.zto.mapping import STATUS_BY_CODE, parse_scan_date
 from carriers.zto.settings import ZTOSettings
-from tests.carriers.zto.fake_zto import APP_KEY, APP_SECRET, FIXTURES, recorded
+from tests.carriers.payloads import ZTO_FIXTURES as FIXTURES
+from tests.carriers.payloads import zto_recorded as recorded
 
 SETTINGS = ZTOSettings(app_key=APP_KEY, app_secret=APP_SECRET, base_url="http://zto.test", retries=0)
 PU, IT, OD, AP = Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.AVAILABLE_FOR_PICKUP

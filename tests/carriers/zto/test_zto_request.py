@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from carriers.model import ParcelRef
+from carriers.testing.zto import APP_KEY, APP_SECRET, zop_digest
 from carriers.zto.client import (
     INTERCEPT_API,
     TRACK_API,
@@ -15,7 +16,7 @@ from carriers.zto.client import (
 )
 from carriers.zto.schema import intercept_order, track_query
 from carriers.zto.settings import ZTOSettings
-from tests.carriers.zto.fake_zto import APP_KEY, APP_SECRET, recorded, zop_digest
+from tests.carriers.payloads import zto_recorded as recorded
 
 SETTINGS = ZTOSettings(app_key=APP_KEY, app_secret=APP_SECRET, base_url="https://japi.zto.com")
 

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from carriers.adapter import INTERCEPT, TRACK, CarrierAdapter, SupportsIntercept
+from carriers.testing.zto import APP_KEY, APP_SECRET
 from carriers.zto import INFO, ZTOCarrier
 from carriers.zto.settings import PRODUCTION_URL, SANDBOX_URL, ZTOSettings
-from tests.carriers.zto.fake_zto import APP_KEY, APP_SECRET
 
 ENV = {"ZTO_APP_KEY": APP_KEY, "ZTO_APP_SECRET": APP_SECRET}
 BASE = {"app_key_env": "ZTO_APP_KEY", "app_secret_env": "ZTO_APP_SECRET"}
