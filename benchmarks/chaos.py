@@ -492,6 +492,9 @@ def figures(outcome: Outcome, workload: Workload) -> dict[str, int]:
         "tickets_doubled": sum(1 for n in tickets.values() if n > 1),
         "anomalies": len(outcome.anomalies),
         "anomalies_alerted": len(alerts),
+        # lost: still active at the end and never told to the receiver (one resolved before its group
+        # went out is cancelled on purpose: nobody needs to hear of a problem that cleared by itself)
+        "alerts_lost": sum(1 for a in outcome.anomalies if a["state"] != "resolved" and a["id"] not in alerts),
         "alerts_doubled": sum(1 for n in alerts.values() if n > 1),
         "alert_messages": len(outcome.documents),
     }
@@ -514,6 +517,7 @@ ROWS = [
     ("anomalies", "anomalies"),
     ("anomalies_alerted", "anomalies alerted at the receiver"),
     ("alerts_doubled", "anomalies alerted > 1 time (doubled)"),
+    ("alerts_lost", "anomalies still active, never alerted (lost)"),
     ("alert_messages", "webhook messages received"),
 ]
 

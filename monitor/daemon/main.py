@@ -143,7 +143,8 @@ class Daemon:
                             self.settings.quiet_hours, tickets.leads())  # fmt: skip
         if tickets.sinks:
             sinks = build_sinks(tickets.sinks, self.environ)
-            rt.monitor.dispatcher.handlers[SINK_KIND] = SinkSender(rt.store, self.clock, self._http, sinks)
+            sender = SinkSender(rt.store, self.clock, self._http, sinks, wall=self.wall)
+            rt.monitor.dispatcher.handlers[SINK_KIND] = sender
 
     def _demo_channels(self, http: httpx.AsyncClient) -> dict[str, Channel] | None:
         """In the demo, console channels print through the demo's time-ordered lines; others stay as configured."""

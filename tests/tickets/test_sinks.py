@@ -101,6 +101,24 @@ def test_the_ticket_book_queues_its_history_for_the_sinks(store: Store) -> None:
     assert states == {"ops": "done", "jira": "failed"}
 
 
+def test_the_signature_carries_the_wall_clock_not_the_business_clock(store: Store) -> None:
+    """A receiver checks the timestamp against real time: a replayed or accelerated clock must not leak into it."""
+    business, wall = SimulatedClock(T0), SimulatedClock(T0 + timedelta(days=400))
+    with store.begin() as uow:
+        open_ticket(uow, T0, ["ops"])
+
+    async def send(url: str) -> None:
+        async with httpx.AsyncClient() as http:
+            sender = SinkSender(store, business, http, {"ops": Sink("ops", url, SECRET)}, wall=wall)
+            await Dispatcher(store, business, {KIND: sender}).run()
+
+    with FakeTicketSink(SECRET, clock=wall) as receiver:  # fresh by the wall clock, 400 days off the business one
+        asyncio.run(send(receiver.url))
+        assert len(receiver.received) == 1 and receiver.problems == []
+        (request,) = receiver.received
+    assert int(request.headers["x-parcel-monitor-timestamp"]) == int(wall.now().timestamp())
+
+
 def test_a_failing_receiver_gets_the_same_event_again(store: Store) -> None:
     clock = SimulatedClock(T0)
     with store.begin() as uow:
