@@ -99,6 +99,10 @@ QUIET_SHARES = {  # the other 99 %, nothing due
 
 
 PARCEL_COLUMNS = [c for c in Parcel.__table__.columns if c.name != "id"]
+#: What a column the factory does not set holds: its scalar default, else NULL.
+COLUMN_DEFAULTS = {
+    c.name: c.default.arg if c.default is not None and c.default.is_scalar else None for c in PARCEL_COLUMNS
+}
 
 
 def say(message: str) -> None:
@@ -309,7 +313,10 @@ def build_chunk(job: tuple[str, int, int, int, int]) -> tuple[list[tuple[Any, ..
     factory = ParcelFactory(build_ruleset({}), parcels, wanted, seed=SEED + lo)
     dialect = _dialect(backend)
     procs = [(c.name, c.type.bind_processor(dialect)) for c in PARCEL_COLUMNS]
-    rows = [tuple(r[n] if p is None or r[n] is None else p(r[n]) for n, p in procs) for r in factory.rows(lo, hi)]
+    rows = []
+    for row in factory.rows(lo, hi):
+        full = COLUMN_DEFAULTS | row  # a column added since (poll state, links) takes its default
+        rows.append(tuple(full[n] if p is None or full[n] is None else p(full[n]) for n, p in procs))
     return rows, factory.candidates, factory.due_expected
 
 
