@@ -175,5 +175,9 @@ async def add_shipments(request: Request, response: Response, ctx: Ctx) -> Shipm
     """Validate all, store all, and say how many were new."""
     shipments = parse_shipments(parse_json(await request.body()), ctx)
     created = await ctx.offload(ctx.monitor.add_shipments, shipments) if shipments else 0
+    if created:  # who sent them: one activity line per batch, stamped with the caller (monitor.people.audit)
+        line = {"at": ctx.clock.now(), "event": "shipments_received", "parcel_id": None,
+                "data": {"received": len(shipments), "created": created}}  # fmt: skip
+        await ctx.store.transact(lambda uow: uow.record([line]))
     response.status_code = 201 if created else 200
     return ShipmentsReceived(received=len(shipments), created=created, existing=len(shipments) - created)

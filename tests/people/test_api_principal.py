@@ -176,3 +176,28 @@ def test_writes_name_who_did_them(threaded: Store, clock: SimulatedClock, tokens
         {"login": "service", "account_id": None},
     ]
     assert all(t not in json.dumps(actors) for t in tokens.values())
+
+
+def test_real_writes_record_their_caller(threaded: Store, clock: SimulatedClock, tokens: dict[str, str]) -> None:
+    """Adding shipments and acknowledging an anomaly through the API leave an activity line naming who."""
+    shipment = {"order_id": "TB-ACT-1", "carrier": "sandbox", "tracking_no": "SBACT1",
+                "shipped_at": "2026-11-11T09:00:00+08:00"}  # fmt: skip
+
+    async def go() -> None:
+        async with serving(threaded, clock) as (http, monitor, app):
+            added = await http.post("/api/v1/shipments", json=shipment, headers=bearer(tokens["operator"]))
+            assert added.status_code == 201, added.text
+            clock.advance(timedelta(hours=25))
+            assert await monitor.tick() >= 1
+            (anomaly,) = (await http.get("/api/v1/anomalies", headers=bearer(tokens["viewer"]))).json()["items"]
+            seen = await http.post(f"/api/v1/anomalies/{anomaly['id']}/acknowledge", headers=bearer(SERVICE_TOKEN))
+            assert seen.status_code == 200, seen.text
+            await app.state.token_auth.drain()
+
+    asyncio.run(go())
+    with threaded.engine.connect() as conn:
+        rows = conn.execute(select(ACT.c.event, ACT.c.data).order_by(ACT.c.id)).all()
+    actors = {event: json.loads(data).get("actor", {}).get("login") for event, data in rows}
+    assert actors["shipments_received"] == "operator.one"
+    assert actors["anomaly_acknowledged"] == "service"
+    assert actors["anomaly_opened"] is None  # the rules did that, not a request
