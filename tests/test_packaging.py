@@ -9,12 +9,14 @@ the migrations, the entry points. The image's entry command is run the same way,
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
 import venv
 from pathlib import Path
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +96,28 @@ def test_the_image_entry_command_says_what_to_set(installed: Path, tmp_path: Pat
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "environment variable" in line and "is not set" in line, line
+
+
+def test_the_console_renders_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """The console's templates and assets are package data: the installed daemon serves its login page and CSS."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PARCEL_MONITOR_")}
+    env = {**clean, "PARCEL_MONITOR_DATA_DIR": str(tmp_path / "data"), "PARCEL_MONITOR_API_TOKEN": "t0ken"}
+    args = [str(installed / "parcel-monitor"), "run", "--listen", "127.0.0.1:0", "--for", "20"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = None
+        for line in proc.stdout:
+            if found := re.search(r"http://127\.0\.0\.1:(\d+)/docs", line):
+                port = found.group(1)
+                break
+        assert port, proc.stderr.read() if proc.stderr else ""
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+            login = http.get("/login")
+            css = http.get("/console/static/console.css")
+            js = http.get("/console/static/console.js")
+        assert login.status_code == 200 and "登录" in login.text and 'name="password"' in login.text
+        assert css.status_code == 200 and js.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

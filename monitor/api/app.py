@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from monitor import console
 from monitor.api import (
     anomalies,
     docs,
@@ -126,7 +127,7 @@ def _one_error_shape(schema: dict[str, Any]) -> None:
 def _templates(app: FastAPI) -> list[str]:
     """Return the path template of every route, for the access log and metrics labels."""
     paths = [API_PREFIX + route.path for router in (*AUTHENTICATED, *SIGNED) for route in router.routes]
-    paths += [route.path for route in health.router.routes]
+    paths += [route.path for route in health.router.routes] + console.paths()
     return paths + [path for route in app.routes if isinstance(path := getattr(route, "path", None), str)]
 
 
@@ -149,6 +150,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router)
     docs.install(app, openapi_url="/openapi.json")
+    console.install(app)  # the ops console's pages at /, its assets at /console/static (monitor/console)
     # Added last = outermost: the access log sees (and counts) the 413s of the body cap and the 500s.
     app.add_middleware(CatchAll)
     app.add_middleware(BodyLimit, limit=ctx.settings.max_body_bytes)
