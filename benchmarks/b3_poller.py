@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/b3_poller.py --duration 20 --parcels 10000 --pin no
     .venv/bin/python benchmarks/b3_poller.py --schedule daemon     # rounds started by a 10 s ticker, as the daemon does
     .venv/bin/python benchmarks/b3_poller.py --profile             # one more run under cProfile
+    .venv/bin/python benchmarks/b3_poller.py --tiny                # seconds (CI: does the script still run?)
 
 The fake (carriers/testing/kuaidi100.py's Fleet, every number picked up then in transit, 50 ms per
 answer) runs in a separate process so that it does not share the poller's core. The poller
@@ -498,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy binary (default: py-spy on PATH)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)")
+    parser.add_argument("--tiny", action="store_true", help="300 parcels, 2 s of rounds at 100 req/s, unpinned: CI")
     what_if = parser.add_argument_group("what-if (defaults are what the daemon does)")
     what_if.add_argument("--max-in-flight", type=int, default=64, help="Poller(max_in_flight=…) (default 64)")
     what_if.add_argument(
@@ -517,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
         help="leave Nagle on in the fake (TCP_NODELAY off: +40 ms per kept-alive answer)",
     )
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.parcels, args.rate, args.duration, args.round_seconds = 300, 100.0, 2.0, 1.0
+        args.pin, args.profile = "no", "none"
     if args.stub_sniffio:
         stub_sniffio()
     from monitor.logging import configure
@@ -559,4 +564,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/b4_refund_latency.py                  # 1,000 refunds, 50,000 background parcels
     .venv/bin/python benchmarks/b4_refund_latency.py --refunds 200 --background 10000 --min-seconds 0
+    .venv/bin/python benchmarks/b4_refund_latency.py --tiny           # seconds (CI: does the script still run?)
     .venv/bin/python benchmarks/b4_refund_latency.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 The daemon runs as a child process (``parcel-monitor run``, through monitor/testing/daemon.py)
@@ -259,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wait", type=float, default=900.0, help="how long to wait for the last intercept")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)")
+    parser.add_argument("--tiny", action="store_true", help="20 refunds, 500 background shipments, no wait: CI")
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.refunds, args.background, args.min_seconds, args.wait = 20, 500, 0.0, 60.0
 
     import httpx
 
@@ -493,4 +497,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

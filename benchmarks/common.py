@@ -94,5 +94,14 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return float("nan") if value is None else value
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                          # both backends, 1,000,000 parcels, 200,000 events
     python benchmarks/run.py --backend sqlite --parcels 100000 --events 20000
+    python benchmarks/run.py --tiny                   # seconds, SQLite (CI: does the script still run?)
 
 B1 loads N in-flight parcels (about 1 % of them due across the time-driven rules at the
 sweep moment) and times one ``RuleEngine.sweep()`` against a raw SQL query of the same
@@ -549,7 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=PG_URL, help=f"PostgreSQL server (default {PG_URL})")
     parser.add_argument("--parcels", type=int, default=1_000_000, help="parcels in flight (default 1,000,000)")
     parser.add_argument("--events", type=int, default=200_000, help="carrier events to ingest (default 200,000)")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL at this URL only")
+    parser.add_argument("--tiny", action="store_true", help="20,000 parcels, 2,000 events: CI")
     args = parser.parse_args(argv)
+    if args.database_url:
+        args.backend, args.pg_url = "postgresql", args.database_url
+    if args.tiny:
+        args.parcels, args.events = 20_000, 2_000
+        args.backend = "postgresql" if args.database_url else "sqlite"
     configure("json", "warning")  # per-anomaly info lines would measure the terminal, not the monitor
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     figures = Figures()
