@@ -72,28 +72,17 @@ def main() -> None:
 @click.option("--database-url", help="Replay into this (empty) database instead of a temporary SQLite file.")
 @click.option("--verbose", is_flag=True, help="Log what the engine does to stderr.")
 @click.option("--strict", is_flag=True, help="A key unknown for its line's kind is an error (default: a warning).")
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar on stderr (default: for long files when stderr is a terminal).")
 def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: bool, database_url: str | None,
-           verbose: bool, strict: bool) -> None:  # fmt: skip
+           verbose: bool, strict: bool, progress: bool | None) -> None:  # fmt: skip
     """Run SCENARIO.jsonl through the real rules on a simulated clock (see docs/replay.md)."""
-    from monitor.replay.runner import replay as run_replay
-    from monitor.replay.scenario import ScenarioError, parse
+    from monitor.replay.play import play_file
 
     settings = _settings(config_path)
     configure(settings.log_format, "info" if verbose else "warning")
-    try:
-        steps = parse(scenario, strict=strict,
-                      warn=lambda line, message: click.echo(f"warning: {scenario.name}: line {line}: {message}",
-                                                            err=True))  # fmt: skip
-    except ScenarioError as err:
-        click.echo(f"error: {scenario.name}: {err}", err=True)
-        sys.exit(2)
-    if not steps:
-        click.echo(f"error: {scenario.name}: the scenario has no lines", err=True)
-        sys.exit(2)
-    channels = [c.name for c in settings.channels]
-    coro = run_replay(steps, settings.rules, sys.stdout, channels=channels, database_url=database_url,
-                      summary=summary, alerting=alerting(settings))  # fmt: skip
-    asyncio.run(coro)
+    play_file(scenario, settings, strict=strict, summary=summary, database_url=database_url, progress=progress,
+              alerting=alerting(settings))  # fmt: skip
 
 
 @main.command()

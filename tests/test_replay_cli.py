@@ -273,3 +273,118 @@ def test_a_line_after_the_end_line_is_an_error(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "line 3: comes after the end line (line 2)" in res.stderr
     assert res.stdout == ""
+
+
+# -- a month at scale: streamed, batched, the same output ----------------------------------------
+
+
+def month(parcels: int, seed: int = 14) -> list[str]:
+    """Return a generated scenario: shipments, scans, stalls, exceptions and refunds, in time order."""
+    import random
+    from datetime import datetime, timedelta, timezone
+
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+    lines: list[tuple[datetime, int, dict[str, Any]]] = []
+    for i in range(parcels):
+        no = f"M{i:05d}"
+        at = start + timedelta(minutes=rng.randrange(6 * 24 * 60))
+        lines.append((at, len(lines), ship(at.isoformat(), no, amount=rng.randrange(20, 300))))
+        fate = rng.random()
+        if fate < 0.1:  # never picked up
+            continue
+        for status, hours in (
+            ("picked_up", (1, 30)),
+            ("in_transit", (5, 20)),
+            ("in_transit", (5, 90)),
+            ("exception" if fate < 0.2 else "out_for_delivery", (3, 12)),
+            ("delivered", (1, 5)),
+        ):
+            at += timedelta(hours=rng.uniform(*hours))
+            extra = {"reason": "address"} if status == "exception" else {}
+            lines.append((at, len(lines), scan(at.isoformat(), status, no, **extra)))
+            if status == "picked_up" and fate > 0.9:
+                refund = {"kind": "refund", "at": (at + timedelta(hours=1)).isoformat(), "order_id": f"O-{no}",
+                          "refund_id": f"R{i}", "type": "refund_only"}  # fmt: skip
+                lines.append((at + timedelta(hours=1), len(lines), refund))
+    lines.sort(key=lambda x: (x[0], x[1]))
+    last = lines[-1][0] + timedelta(days=4)
+    return [line(obj) for _, _, obj in lines] + [line({"kind": "end", "at": last.isoformat()})]
+
+
+@pytest.mark.parametrize("route", ["default", "repeating"])
+def test_batched_replay_prints_what_line_by_line_replay_prints(route: str) -> None:
+    """Batches of lines (one transaction, no outbox run) must be invisible: the same output, line for line."""
+    import asyncio
+    import io
+
+    from monitor.alerts.routing import parse_route
+    from monitor.replay.runner import replay
+    from monitor.replay.scenario import parse
+    from monitor.rules.ruleset import build_ruleset
+
+    steps = parse(month(60))
+    alerting: dict[str, Any] = {}
+    if route == "repeating":
+        raw = {"receiver": "console", "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
+        alerting = {"route": parse_route(raw, {"console"})}
+    outs = []
+    for batching in (True, False):
+        out = io.StringIO()
+        asyncio.run(replay(steps, build_ruleset(), out, summary=True, alerting=alerting, batching=batching))
+        outs.append(out.getvalue().splitlines())
+    batched, alone = outs
+    assert len(alone) > 100 and batched == alone
+    assert json.loads(alone[-1])["events"]["anomaly_opened"] > 10
+
+
+def test_a_quiet_stretch_costs_a_few_statements_per_batch_not_sixteen_per_line(tmp_path: Path) -> None:
+    """Scans that open and resolve nothing go in as a batch: far fewer statements than lines."""
+    import asyncio
+    import io
+
+    from sqlalchemy import event
+
+    from monitor.replay.runner import Replay
+    from monitor.replay.scenario import parse
+    from monitor.rules.ruleset import build_ruleset
+    from monitor.store.db import make_engine, upgrade
+    from monitor.store.store import Store
+
+    lines = [line(ship(t(11, 9), f"Q{i}")) for i in range(100)]
+    lines += [line(scan(t(11, 10, i // 2), "picked_up", f"Q{i}")) for i in range(100)]
+    lines += [line(scan(t(11, 18, i // 2), "in_transit", f"Q{i}")) for i in range(100)]
+    lines.append(line({"kind": "end", "at": t(11, 20)}))
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    upgrade(engine)
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: seen.append(statement))
+    out = io.StringIO()
+    run = Replay(parse(lines), build_ruleset(), ["console"], Store(engine), out)
+    asyncio.run(run.run())
+    run.close()
+    engine.dispose()
+    assert out.getvalue() == ""
+    assert len(seen) < len(lines)  # line by line it was ~16 statements a line
+
+
+def test_a_scenario_on_standard_input_is_checked_then_played(tmp_path: Path) -> None:
+    """A stream that cannot be read twice is copied aside while it is checked: same output, same errors."""
+    lines = [GOOD_SHIPMENT, line({"kind": "end", "at": t(12, 9)})]
+    from_file = replay_cli(tmp_path, lines)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARCEL_MONITOR_")}
+    piped = subprocess.run([CLI, "replay", "-"], input="".join(f"{x}\n" for x in lines), capture_output=True,
+                           text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == from_file.stdout != ""
+    bad = subprocess.run([CLI, "replay", "-"], input=f"{GOOD_SHIPMENT}\nnot json\n", capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "line 2: not valid JSON" in bad.stderr and bad.stdout == ""
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path: Path) -> None:
+    lines = [GOOD_SHIPMENT, line({"kind": "end", "at": t(12, 9)})]
+    plain = replay_cli(tmp_path, lines)
+    assert plain.stderr == ""  # not a terminal, not asked: nothing on stderr
+    asked = replay_cli(tmp_path, lines, "--progress")
+    assert asked.returncode == 0 and "replay" in asked.stderr and asked.stdout == plain.stdout

@@ -51,6 +51,8 @@ class Notifier:
         self.route = route
         self.quiet_hours = quiet_hours
         self.rate_limits = dict(rate_limits or {})
+        #: No route sends open anomalies again: a flush skips the repeat pass (it costs what is due, not what exists).
+        self.repeats = repeats(route)
 
     async def __call__(self, action: Any) -> Outcome:
         """Outbox handler for ``alert``: queue a firing notice per receiver the route picks."""
@@ -133,7 +135,7 @@ class Notifier:
         """
         now = self.clock.now()
         lease = now + SEND_LEASE
-        due, done = await self.store.transact(lambda uow: self._claim(uow, now, lease))
+        due, done = await self.store.transact(lambda uow: self._claim(uow, now, lease, self.repeats))
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for n in due:
             groups[(n.receiver, n.group_key, n.kind)].append(n)
@@ -143,8 +145,11 @@ class Notifier:
         return sent
 
     @staticmethod
-    def _claim(uow: UnitOfWork, now: datetime, lease: datetime) -> tuple[list[Any], dict[int, list[str]]]:
-        uow.requeue_repeats(now)
+    def _claim(
+        uow: UnitOfWork, now: datetime, lease: datetime, repeats: bool
+    ) -> tuple[list[Any], dict[int, list[str]]]:
+        if repeats:
+            uow.requeue_repeats(now)
         due = uow.claim_notifications(now, lease)
         return due, uow.action_kinds(n.anomaly_id for n in due)
 
@@ -197,6 +202,11 @@ class Notifier:
         return None
 
 
+def repeats(route: Route) -> bool:
+    """Tell whether any node of the route tree sends open anomalies again (a ``repeat_interval`` above 0)."""
+    return bool(route.repeat_interval) or any(repeats(r) for r in route.routes)
+
+
 def _alert(row: Any, kind: str, actions: tuple[str, ...]) -> Alert:
     return Alert(
         anomaly_id=row.anomaly_id,
@@ -222,4 +232,4 @@ def _sent_line(row: Any, receiver: str, kind: str, now: datetime) -> dict[str, A
     return {"at": now, "event": "alert_sent", "parcel_id": row.parcel_id, "data": data}
 
 
-__all__ = ["LABELS", "Notifier"]
+__all__ = ["LABELS", "Notifier", "repeats"]

@@ -10,23 +10,41 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import event
+
+from carriers.model import RETURN_STATUSES, Status
 from carriers.sandbox import SandboxCarrier
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.clock import SimulatedClock
-from monitor.replay.scenario import Step, Verdict
+from monitor.replay.scenario import Step, Survey, Verdict
+from monitor.rules.engine import PROBLEM_STATUSES, state_of
 from monitor.rules.ruleset import RuleSet
+from monitor.rules.timeline import DEADLINE_COLUMNS, fold
 from monitor.service import Monitor
 from monitor.store.db import make_engine, upgrade
-from monitor.store.store import Store
+from monitor.store.store import Store, UnitOfWork
 from monitor.tickets.sla import SlaSettings, SlaWatch
 
 MINUTE = timedelta(minutes=1)
 LEAD_KEYS = ("at", "event", "carrier", "tracking_no", "order_id")
+#: Lines at most in one batch (one transaction).
+BATCH = 512
+#: Statuses that open anomalies when a parcel moves to them: such a line is not batched.
+TROUBLE = frozenset({*(Status(s) for s in PROBLEM_STATUSES), *RETURN_STATUSES})
+
+
+def _key(step: Step) -> tuple[str, str]:
+    return (step.payload.carrier, step.payload.tracking_no)
+
+
+def _earliest(columns: Mapping[str, Any]) -> datetime | None:
+    """Return the earliest deadline a parcel's columns arm."""
+    return min((columns[c] for c in DEADLINE_COLUMNS if columns.get(c) is not None), default=None)
 
 
 def ceil_minute(moment: datetime) -> datetime:
@@ -35,31 +53,67 @@ def ceil_minute(moment: datetime) -> datetime:
     return floor if floor == moment else floor + MINUTE
 
 
+class _ReplayClock(SimulatedClock):
+    """The simulated clock, which a rolled-back batch also winds back to where the batch began."""
+
+    def rewind(self, moment: datetime) -> None:
+        """Go back to ``moment``, with the transaction that moved past it undone."""
+        self._now = moment
+
+
+class _Retry(Exception):
+    """A speculative batch must be rolled back and run shorter: only its first ``keep`` lines."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__(keep)
+        self.keep = keep
+
+
 class Replay:
-    """One scenario run: its clock, its database, its scripted carriers and recorders."""
+    """One scenario run: its clock, its database, its scripted carriers and recorders.
+
+    Lines are streamed. Runs of shipment and tracking lines that fall before the next due moment
+    are applied as one batch, in one transaction (one lookup, one insert, one update), when
+    that is provably the same as applying them one by one: nothing falls due between them,
+    and the rules, intercepts and refunds they reach write nothing (no anomaly opened or
+    resolved, nothing queued), so running the outbox after each would have done nothing.
+    A batch that turns out otherwise is rolled back and run shorter, down to the one line
+    that acts, which runs alone as before. The next due moment is kept, not queried per line.
+    """
 
     def __init__(
         self,
-        steps: Sequence[Step],
+        steps: Iterable[Step],
         rules: RuleSet,
         channels: Sequence[str],
         store: Store,
         out: TextIO,
         alerting: Mapping[str, Any] | None = None,
         sla: SlaSettings | None = None,
+        survey: Survey | None = None,
+        progress: Callable[[int], None] | None = None,
+        batching: bool = True,
     ):
-        """``sla`` (``[tickets.sla]``): also tell of overdue tickets at their minute, as the daemon's job does."""
-        if not steps:
+        """``sla`` (``[tickets.sla]``): also tell of overdue tickets at their minute, as the daemon's job does.
+
+        ``survey``: the checking pass over a streamed file (without it ``steps`` is read whole
+        here); ``progress(lines)`` is told how many more lines were played; ``batching=False``
+        plays every line alone (the same output, slower: tests compare the two).
+        """
+        if survey is None:
+            steps = list(steps)
+            survey = Survey()
+            for step in steps:
+                survey.add(step)
+        if survey.first is None:
             raise ValueError("the scenario has no lines")
         self.steps = steps
         self.out = out
-        self.display_tz: tzinfo = steps[0].offset
-        self.clock = SimulatedClock(steps[0].at)
-        carriers = {s.payload.carrier for s in steps if s.kind in ("shipment", "tracking", "intercept_result")}
-        self.carriers = {code: SandboxCarrier(self.clock) for code in sorted(carriers)}
-        for s in steps:
-            if s.kind == "intercept_result":
-                self.carriers[s.payload.carrier].expect_verdict_later(s.payload.tracking_no)
+        self.display_tz: tzinfo = survey.first.offset
+        self.clock = _ReplayClock(survey.first.at)
+        self.carriers = {code: SandboxCarrier(self.clock) for code in sorted(survey.carriers)}
+        for carrier, tracking_no in sorted(survey.verdicts):
+            self.carriers[carrier].expect_verdict_later(tracking_no)
         recorders = {name: RecordingChannel(name) for name in channels}
         self.monitor = Monitor(store, rules, self.clock, self.carriers, recorders, **(alerting or {}))
         self.store = store
@@ -71,17 +125,185 @@ class Replay:
         self.counts: Counter[str] = Counter()
         self.rule_counts: Counter[str] = Counter()
         self._last_activity = 0
+        self._progress = progress
+        #: Batches need a next due moment that only writes we see can move: no SLA watch (its
+        #: moment moves with quiet hours).
+        self._batching = batching and self.sla is None
+        self._due: datetime | None = None  # the earliest rule deadline, outbox attempt or notification
+        self._due_send: datetime | None = None  # the earliest outbox attempt or notification
+        self._fresh = False  # the two were read from the store after the last write
+        self._writes = 0
+        self._watching = False
+        event.listen(store.engine, "before_cursor_execute", self._saw)
+
+    def _saw(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        """Count statements that write, while the rules and intercepts look at a batch."""
+        if self._watching and not statement.lstrip()[:6].upper().startswith("SELECT"):
+            self._writes += 1
+
+    def close(self) -> None:
+        """Stop listening to the store's statements."""
+        event.remove(self.store.engine, "before_cursor_execute", self._saw)
 
     async def run(self) -> None:
         """Play every line, firing time-driven rules in between, up to the ``end`` line."""
-        for step in self.steps:
+        self._requery()
+        lines = iter(self.steps)
+        held: list[Step] = []  # lines read ahead that the last batch could not take
+        while True:
+            step = held.pop(0) if held else next(lines, None)
+            if step is None:
+                break
             if step.kind == "end":
                 await self._run_until(step.at, inclusive=True)
+                self._tell(1)
                 break
-            await self._run_until(step.at, inclusive=False)
-            self.clock.set(step.at)
-            await self._apply(step)
-            self._flush()
+            if not self._fits([], step) and (self._fresh or not self._requeried_fits(step)):
+                await self._exactly(step)
+                continue
+            batch = [step]
+            keys = {_key(step)}
+            while len(batch) < BATCH:
+                following = held.pop(0) if held else next(lines, None)
+                if following is None:
+                    break
+                if not self._fits(batch, following) or _key(following) in keys:
+                    held.insert(0, following)
+                    break
+                batch.append(following)
+                keys.add(_key(following))
+            while batch:
+                applied, retry = self._quietly(batch)
+                if applied:
+                    held[:0] = batch[applied:]
+                    break
+                if retry == 0:  # the first line acts: it runs alone, the rest waits its turn
+                    held[:0] = batch[1:]
+                    await self._exactly(batch[0])
+                    break
+                held[:0] = batch[retry:]
+                batch = batch[:retry]
+
+    def _requeried_fits(self, step: Step) -> bool:
+        """Read the next due moments again (batches re-arm deadlines, so ours may be early) and check ``step``."""
+        if not self._batching or step.kind not in ("shipment", "tracking"):
+            return False
+        self._requery()
+        return self._fits([], step)
+
+    def _fits(self, batch: Sequence[Step], step: Step) -> bool:
+        """Tell whether ``step`` may join ``batch``: as far as is known now, nothing falls due before it."""
+        if not self._batching or step.kind not in ("shipment", "tracking"):
+            return False
+        if step.kind == "tracking" and self._due_send is not None and self._due_send <= step.at:
+            return False
+        now = batch[-1].at if batch else self.clock.now()
+        return self._due is None or ceil_minute(max(self._due, now)) >= step.at
+
+    def _quietly(self, batch: Sequence[Step]) -> tuple[int, int]:
+        """Apply a first part of ``batch`` in one transaction if it acts on nothing; return (applied, retry).
+
+        ``applied`` lines went in. None did (the transaction rolled back): the first ``retry``
+        are known to be quiet and are tried again alone; ``retry`` 0: the first line acts.
+        """
+        start = self.clock.now()
+        try:
+            with self.store.begin() as uow:
+                keep, due = self._plan(uow, batch)
+                if keep == 0:
+                    raise _Retry(0)
+                batch = batch[:keep]
+                self._write(uow, batch)
+        except _Retry as retry:
+            self.clock.rewind(start)
+            return 0, retry.keep
+        self._due, self._fresh = due, False
+        self.clock.set(batch[-1].at)
+        self._flush()  # nothing new, but a database replayed into before prints its rows, as it always did
+        self._tell(len(batch))
+        return len(batch), 0
+
+    def _plan(self, uow: UnitOfWork, batch: Sequence[Step]) -> tuple[int, datetime | None]:
+        """Return how many first lines of ``batch`` may go in together, and the next due moment after them.
+
+        Reads only. A line stops the batch when something falls due before it (a deadline an
+        earlier line armed), or when it looks likely to act (its parcel has an open anomaly or
+        an intercept, or the carrier reports trouble or a return): that line is then tried first
+        in the next batch, or alone. What the rules really do is checked when the batch is written.
+        """
+        tracked = [s for s in batch if s.kind == "tracking"]
+        parcels = uow.parcels_by_keys(_key(s) for s in tracked) if tracked else {}
+        active = {a.parcel_id for a in uow.active_anomalies([p.id for p in parcels.values()])} if parcels else set()
+        due, before = self._due, self.clock.now()
+        for i, step in enumerate(batch):
+            if i and due is not None and ceil_minute(max(due, before)) < step.at:
+                return i, due
+            armed = None
+            if step.kind == "shipment":
+                armed = _earliest(self.monitor.shipments.row(step.payload))
+            else:
+                p = parcels.get(_key(step))
+                if p is not None:
+                    if p.id in active or p.intercept_state or step.payload.status in TROUBLE:
+                        return i, due
+                    old = state_of(p)
+                    new = fold(old, [step.payload])
+                    if new != old:
+                        armed = _earliest(self.ingestor.columns(p, new))
+            if armed is not None:
+                due = armed if due is None else min(due, armed)
+            before = step.at
+        return len(batch), due
+
+    def _write(self, uow: UnitOfWork, batch: Sequence[Step]) -> None:
+        """Write a batch's shipments and events; raise _Retry if rules, intercepts or refunds act on them."""
+        rows = []
+        for step in batch:
+            if step.kind == "shipment":
+                self.clock.set(step.at)  # the row's own times, as if it came alone
+                rows.append(self.monitor.shipments.row(step.payload))
+        known = uow.parcels_by_keys((r["carrier"], r["tracking_no"]) for r in rows) if rows else {}
+        uow.insert_parcels(rows)
+        added = [r for r in rows if (r["carrier"], r["tracking_no"]) not in known]
+        self.clock.set(batch[-1].at)
+        result = self.ingestor.apply(uow, [s.payload for s in batch if s.kind == "tracking"])
+        self._watching, self._writes = True, 0
+        try:
+            self.monitor.interceptor.follow(uow, result.changes)
+            self.monitor.engine.on_changes(uow, result.changes)
+            if added:
+                self.monitor.interceptor.shipped_after_refund(uow, {r["order_id"] for r in added})
+        finally:
+            self._watching = False
+        if self._writes:
+            raise _Retry(len(batch) // 2)
+
+    @property
+    def ingestor(self) -> Any:
+        """The monitor's ingestor."""
+        return self.monitor.ingestor
+
+    async def _exactly(self, step: Step) -> None:
+        """Play one line as it always was: what falls due before it, the line, the outbox, its output."""
+        await self._run_until(step.at, inclusive=False)
+        self.clock.set(step.at)
+        await self._apply(step)
+        self._flush()
+        self._requery()
+        self._tell(1)
+
+    def _tell(self, lines: int) -> None:
+        if self._progress is not None:
+            self._progress(lines)
+
+    def _requery(self) -> None:
+        """Read the next due moments from the store (after anything that may have moved them)."""
+        self._fresh = True
+        with self.store.begin() as uow:
+            self._due, self._due_send = uow.due_moments()
+            if self.sla is not None:
+                moments = [m for m in (self._due, self.sla.next_due(uow, self.clock.now())) if m is not None]
+                self._due = min(moments, default=None)
 
     async def _apply(self, step: Step) -> None:
         if step.kind == "shipment":
@@ -98,24 +320,24 @@ class Replay:
                 self.carriers[v.carrier].stage_verdict(v.tracking_no, v.answer.accepted, v.answer.reason)
 
     async def _run_until(self, limit: datetime, inclusive: bool) -> None:
-        """Sweep at each minute something falls due, up to ``limit``."""
+        """Sweep at each minute something falls due, up to ``limit`` (the daemon's sweep and dispatch, no waits)."""
         previous: datetime | None = None
         while True:
-            with self.store.begin() as uow:
-                due = uow.earliest_due()
-                if self.sla is not None:
-                    moments = [m for m in (due, self.sla.next_due(uow, self.clock.now())) if m is not None]
-                    due = min(moments, default=None)
+            if self.sla is not None:
+                self._requery()  # the watch's moment moves with the clock (quiet hours)
+            due = self._due
             if due is None:
                 return
             moment = ceil_minute(max(due, self.clock.now()))
             if moment > limit or (moment == limit and not inclusive) or moment == previous:
                 return
             self.clock.set(moment)
-            await self.monitor.tick()
+            self.monitor.engine.sweep()
+            await self.monitor.run_actions()
             if self.sla is not None:
                 await self.sla.run()
             self._flush()
+            self._requery()
             previous = moment
 
     def _flush(self) -> None:
@@ -147,8 +369,12 @@ class Replay:
         }
 
 
+def _scratch(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
 async def replay(
-    steps: Sequence[Step],
+    steps: Iterable[Step],
     rules: RuleSet,
     out: TextIO,
     *,
@@ -157,15 +383,27 @@ async def replay(
     summary: bool = False,
     alerting: Mapping[str, Any] | None = None,
     sla: SlaSettings | None = None,
+    survey: Survey | None = None,
+    progress: Callable[[int], None] | None = None,
+    batching: bool = True,
 ) -> Mapping[str, Any]:
-    """Replay ``steps`` into ``out``; a fresh SQLite file unless ``database_url`` is given."""
+    """Replay ``steps`` into ``out``; a fresh SQLite file unless ``database_url`` is given.
+
+    With ``survey`` (the checking pass, :func:`monitor.replay.scenario.survey`) ``steps`` may be
+    a stream read once; ``progress(lines)`` hears of every line played.
+    """
     with tempfile.TemporaryDirectory(prefix="parcel-monitor-replay-") as tmp:
         url = database_url or f"sqlite:///{Path(tmp) / 'replay.db'}"
         engine = make_engine(url)
+        if database_url is None:  # a scratch file, deleted at the end: no fsync per commit
+            event.listen(engine, "connect", _scratch)
         try:
             upgrade(engine)
-            run = Replay(steps, rules, channels, Store(engine), out, alerting, sla)
-            await run.run()
+            run = Replay(steps, rules, channels, Store(engine), out, alerting, sla, survey, progress, batching)
+            try:
+                await run.run()
+            finally:
+                run.close()
             result = run.summary()
             if summary:
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")

@@ -1,5 +1,9 @@
 """Read a scenario (docs/replay.md): one JSON object per line, checked whole before anything runs.
 
+The reader streams: :func:`steps` yields one parsed line at a time, so a month of lines is
+never held in memory; :func:`survey` is the checking pass that ``replay`` makes over the
+whole file before running anything (and keeps only what the run needs up front).
+
 Whatever the file holds — bytes that are not UTF-8, JSON nested thousands deep, integers of
 thousands of digits, years that overflow in UTC — the reader raises :class:`ScenarioError` with
 the line number, never another exception.
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -80,21 +84,78 @@ def _lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
         yield number, text
 
 
+@dataclass
+class Survey:
+    """What the checking pass keeps of a whole scenario: what the run must know before its first line."""
+
+    lines: int = 0  # lines of the file, blank ones included (the progress bar's total)
+    steps: int = 0
+    carriers: set[str] = field(default_factory=set)
+    #: (carrier, tracking number) of every ``intercept_result`` line: its intercept is answered later.
+    verdicts: set[tuple[str, str]] = field(default_factory=set)
+    first: Step | None = None
+
+    def add(self, step: Step) -> None:
+        """Count one step."""
+        if self.first is None:
+            self.first = step
+        self.steps += 1
+        if step.kind in ("shipment", "tracking", "intercept_result"):
+            self.carriers.add(step.payload.carrier)
+        if step.kind == "intercept_result":
+            self.verdicts.add((step.payload.carrier, step.payload.tracking_no))
+
+
 def parse(
     lines: Iterable[str | bytes], *, strict: bool = False, warn: Callable[[int, str], None] | None = None
 ) -> list[Step]:
-    """Parse and check every line; raise ScenarioError at the first bad one.
+    """Parse and check every line into a list; raise ScenarioError at the first bad one (see :func:`steps`)."""
+    return list(steps(lines, strict=strict, warn=warn))
+
+
+def survey(
+    lines: Iterable[str | bytes], *, strict: bool = False, warn: Callable[[int, str], None] | None = None
+) -> Survey:
+    """Check every line without keeping them; raise ScenarioError at the first bad one."""
+    found = Survey()
+    counted = _Counted(lines)
+    for step in steps(counted, strict=strict, warn=warn):
+        found.add(step)
+    found.lines = counted.count
+    return found
+
+
+class _Counted:
+    """Lines, counted as they are read."""
+
+    def __init__(self, lines: Iterable[str | bytes]) -> None:
+        self._lines = iter(lines)
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        return self
+
+    def __next__(self) -> str | bytes:
+        line = next(self._lines)
+        self.count += 1
+        return line
+
+
+def steps(
+    lines: Iterable[str | bytes], *, strict: bool = False, warn: Callable[[int, str], None] | None = None
+) -> Iterator[Step]:
+    """Yield each line parsed and checked, in order; raise ScenarioError at the first bad one.
 
     A key unknown for its kind is dropped and reported through ``warn(line, message)``, or, when
     ``strict``, is a ScenarioError: a typo (``amout``) must not silently lose the order amount.
     """
-    steps: list[Step] = []
     last: datetime | None = None
+    end: int | None = None
     for number, text in _lines(lines):
         if not text.strip():
             continue
-        if steps and steps[-1].kind == "end":
-            raise ScenarioError(number, f"comes after the end line (line {steps[-1].line})")
+        if end is not None:
+            raise ScenarioError(number, f"comes after the end line (line {end})")
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as err:
@@ -110,8 +171,9 @@ def parse(
         if last is not None and step.at < last:
             raise ScenarioError(number, f"out of time order: at {raw['at']} is before the previous line")
         last = step.at
-        steps.append(step)
-    return steps
+        if step.kind == "end":
+            end = number
+        yield step
 
 
 def _known_keys(

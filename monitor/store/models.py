@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 from monitor.store.types import UTCDateTime
 
 ACTIVE_ANOMALY = text("state != 'resolved'")
+REPEATING = text("repeat_due_at IS NOT NULL")
 
 
 class Parcel(SQLModel, table=True):
@@ -242,6 +243,7 @@ class Notification(SQLModel, table=True):
         UniqueConstraint("anomaly_id", "receiver", "kind", name="uq_notification"),
         Index("ix_notification_due", "state", "due_at"),
         Index("ix_notification_group", "receiver", "group_key", "state"),
+        Index("ix_notification_repeat", "repeat_due_at", sqlite_where=REPEATING, postgresql_where=REPEATING),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -258,6 +260,8 @@ class Notification(SQLModel, table=True):
     last_error: str = Field(default="", max_length=512)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: A sent firing notice of a repeating route: when it is due again (the repeat pass reads only these).
+    repeat_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class CarrierUsage(SQLModel, table=True):

@@ -671,12 +671,27 @@ class UnitOfWork:
 
         Conditional on ``state = 'sending'`` and the claim's own lease end: a sender whose lease
         ran out (and whose rows another sender claimed since) changes nothing. Return rows changed.
+        A firing notice of a repeating route that is marked sent gets the moment it is due again.
         """
         changed = 0
         for chunk in _chunks(ids):
             stmt = update(N).where(N.c.id.in_(chunk), N.c.state == "sending", N.c.due_at == lease_until)
             changed += self.conn.execute(stmt.values(**values)).rowcount
+            if values.get("state") == "sent" and values.get("sent_at") is not None:
+                self._arm_repeats(chunk, values["sent_at"])
         return changed
+
+    def _arm_repeats(self, ids: Sequence[int], sent_at: datetime) -> None:
+        rows = self.conn.execute(
+            select(N.c.id, N.c.repeat_seconds).where(
+                N.c.id.in_(ids), N.c.state == "sent", N.c.kind == "firing", N.c.repeat_seconds.is_not(None)
+            )
+        ).all()
+        by_seconds: dict[int, list[int]] = {}
+        for r in rows:
+            by_seconds.setdefault(r.repeat_seconds, []).append(r.id)
+        for seconds, group in by_seconds.items():
+            self.update_notifications(group, repeat_due_at=sent_at + timedelta(seconds=seconds))
 
     def action_kinds(self, anomaly_ids: Iterable[int]) -> dict[int, list[str]]:
         """Return what was queued for each anomaly besides alerts (tickets, reshipment suggestions)."""
@@ -698,15 +713,34 @@ class UnitOfWork:
         """Return the notification log of one anomaly."""
         return list(self.conn.execute(select(N).where(N.c.anomaly_id == anomaly_id).order_by(N.c.id)))
 
+    def due_moments(self) -> tuple[datetime | None, datetime | None]:
+        """Return (:meth:`earliest_due`, the earliest pending outbox attempt, notification or repeat) in one statement.
+
+        Each MIN is its own scalar subquery, so each reads one end of its index (replay asks after each step that acts).
+        """
+        mins = [select(func.min(P.c[c])).scalar_subquery() for c in DEADLINE_COLUMNS]
+        mins.append(select(func.min(A.c.next_attempt_at)).where(A.c.state == "pending").scalar_subquery())
+        mins.append(select(func.min(N.c.due_at)).where(N.c.state == "pending").scalar_subquery())
+        mins.append(select(func.min(N.c.repeat_due_at)).where(N.c.repeat_due_at.is_not(None)).scalar_subquery())
+        row = self.conn.execute(select(*mins)).one()
+        moments = [_aware(m) for m in row[:-1] if m is not None]
+        sends = [_aware(m) for m in row[-3:] if m is not None]
+        return min(moments, default=None), min(sends, default=None)
+
     def requeue_repeats(self, now: datetime) -> int:
-        """Queue again the sent firing notices of still-open anomalies whose repeat interval passed."""
+        """Queue again the sent firing notices of still-open anomalies whose repeat interval passed.
+
+        Reads only the notices due again (the partial index on ``repeat_due_at``), never every
+        sent one: a notice of an anomaly no longer open is disarmed once, when its moment comes.
+        """
         rows = self.conn.execute(
-            select(N.c.id, N.c.sent_at, N.c.repeat_seconds)
+            select(N.c.id, AN.c.state)
             .join(AN, AN.c.id == N.c.anomaly_id)
-            .where(N.c.state == "sent", N.c.kind == "firing", N.c.repeat_seconds.is_not(None), AN.c.state == "open")
+            .where(N.c.repeat_due_at.is_not(None), N.c.repeat_due_at <= now)
         ).all()
-        due = [r.id for r in rows if _aware(r.sent_at) + timedelta(seconds=r.repeat_seconds) <= now]
-        self.update_notifications(due, state="pending", due_at=now)
+        due = [r.id for r in rows if r.state == "open"]
+        self.update_notifications(due, state="pending", due_at=now, repeat_due_at=None)
+        self.update_notifications([r.id for r in rows if r.state != "open"], repeat_due_at=None)
         return len(due)
 
     def notifications(self, state: str | None = None) -> list[Row[Any]]:

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from carriers.model import Status, TrackingEvent
 from carriers.sandbox import SandboxCarrier
 from monitor.alerts.model import SENT, Alert, Delivery
@@ -298,3 +300,67 @@ def test_act_only_queues_when_the_daemon_defers_it_to_the_dispatch_job(store: St
     assert inbox["ops"].messages == []
     asyncio.run(monitor.run_actions())  # the dispatch job
     assert [len(m) for m in inbox["ops"].messages] == [2]
+
+
+class Statements:
+    """The SQL statements the store issues while it is listened to (SQLAlchemy's ``before_cursor_execute``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.seen: list[str] = []
+
+    def _saw(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.store.engine, "before_cursor_execute", self._saw)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.store.engine, "before_cursor_execute", self._saw)
+
+
+def test_a_flush_without_repeating_routes_reads_no_sent_notice(store: Store) -> None:
+    """No route repeats: the flush is the claim alone, never a pass over the notification log's history."""
+    monitor, clock, inbox = setup(store, {"receiver": "ops", "group_wait": "0s", "repeat_interval": "0s"})
+    assert not monitor.notifier.repeats
+    ship(monitor, 3)
+    at(monitor, clock, cst(12, 9))
+    assert len(inbox["ops"].messages) == 1
+    clock.set(cst(13, 9))
+    with Statements(store) as seen:
+        assert asyncio.run(monitor.notifier.flush()) == 0
+    touching = [s for s in seen if "notification" in s]
+    assert len(touching) == 1 and "UPDATE notification SET state=" in touching[0]  # the claim
+    assert not [s for s in seen if "'sent'" in s or "repeat" in s]
+
+
+def test_the_repeat_pass_reads_only_notices_due_again(store: Store) -> None:
+    """A repeating route: sent notices carry their next moment, and the pass reads that index, not every sent row."""
+    route = {"receiver": "ops", "group_wait": "0s", "repeat_interval": "4h"}
+    monitor, clock, inbox = setup(store, route)
+    ship(monitor, 2)
+    at(monitor, clock, cst(12, 9))
+    with store.begin() as uow:
+        sent = uow.notifications(state="sent")
+        first = sorted(a.id for a in uow.anomalies(state="open"))[0]
+    assert {n.repeat_due_at for n in sent} == {cst(12, 13)}
+    monitor.resolve(first)
+    clock.set(cst(12, 12))
+    with Statements(store) as seen:
+        asyncio.run(monitor.notifier.flush())
+    (repeat_pass,) = [s for s in seen if s.startswith("SELECT") and "repeat_due_at" in s]
+    assert "notification.repeat_due_at <=" in repeat_pass and "notification.state =" not in repeat_pass
+    at(monitor, clock, cst(12, 13))
+    firing = [[a.anomaly_id for a in m] for m in inbox["ops"].messages if m[0].state == "firing"]
+    assert len(firing) == 2 and len(firing[0]) == 2 and first not in firing[1]  # the resolved one is not repeated …
+    with store.begin() as uow:
+        by_anomaly = {n.anomaly_id: n for n in uow.notifications() if n.kind == "firing"}
+    assert by_anomaly[first].repeat_due_at is None  # … and is disarmed, so no later pass reads it again
+    assert [n.repeat_due_at for a, n in by_anomaly.items() if a != first] == [cst(12, 17)]
+    if store.dialect == "sqlite":  # the plan reads the partial index
+        with store.engine.connect() as conn:
+            plan = " ".join(r[-1] for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM notification WHERE repeat_due_at IS NOT NULL AND repeat_due_at <= ?",
+                ("2026-11-12 05:00:00.000000+00:00",)))  # fmt: skip
+        assert "ix_notification_repeat" in plan
