@@ -7,22 +7,30 @@ no CDN, no build step, works offline. See docs/console.md.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import importlib
+
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 STATIC_URL = "/console/static"
 
 
+#: The console's page modules, each with its own ``router``: one room per screen.
+PAGE_MODULES = ("pages",)
+
+
+def _routers() -> list[APIRouter]:
+    return [importlib.import_module(f"monitor.console.{name}").router for name in PAGE_MODULES]
+
+
 def paths() -> list[str]:
     """Return the path template of every console page, for the access log's route labels."""
-    from monitor.console.pages import router
-
-    return [route.path for route in router.routes if isinstance(getattr(route, "path", None), str)]
+    return [route.path for router in _routers() for route in router.routes
+            if isinstance(getattr(route, "path", None), str)]  # fmt: skip
 
 
 def install(app: FastAPI) -> None:
     """Add the console's pages and assets to ``app``."""
-    from monitor.console.pages import router
-
-    app.include_router(router)
+    for router in _routers():
+        app.include_router(router)
     app.mount(STATIC_URL, StaticFiles(packages=[("monitor.console", "static")]), name="console-static")
