@@ -28,10 +28,13 @@ TIME_RULES = (
     ("lost_suspected", "lost_due"),
     ("stalled", "stall_due"),
     ("delivery_overdue", "delivery_due"),
+    ("slow_for_route", "slow_due"),
 )
 PROBLEM_STATUSES = {Status.EXCEPTION.value, Status.DELIVERY_FAILED.value}
 SEVERE_REASONS = {"lost", "damaged"}
 OUR_INTERCEPT = {"requested", "pending", "accepted", "succeeded"}
+#: A sweep opens no anomaly of the rule for a parcel with one of these active (overdue: at risk says nothing new).
+SUPPRESSED_BY = {"pickup_at_risk": ("pickup_overdue",)}
 SWEEP_BATCH = 200
 #: What the engine tells about anomalies it resolved: (uow, the anomaly rows, resolution).
 OnResolved = Callable[[UnitOfWork, Sequence[Any], str], None]
@@ -113,17 +116,40 @@ class RuleEngine:
         return opened
 
     def sweep_batch(self, uow: UnitOfWork, rule: str, column: str, now: datetime) -> int | None:
-        """Fire ``rule`` for one batch of parcels whose ``column`` deadline passed; None when none is left."""
-        due = uow.due_parcels(column, now, SWEEP_BATCH)
+        """Fire ``rule`` for one batch of parcels whose ``column`` deadline passed; None when none is left.
+
+        Set-based, in the batch's one transaction: one read of the due parcels, one ``INSERT …
+        SELECT … ON CONFLICT DO NOTHING RETURNING`` opening the anomalies, one statement each
+        for their activity lines and outbox rows (built from what that RETURNING gave), and one
+        ``UPDATE`` disarming the batch's deadlines — a handful of statements per batch whatever
+        its size. Generic over :data:`TIME_RULES`: a new (rule, column) pair needs nothing here.
+        """
+        due = uow.claim_due_parcels(column, now, SWEEP_BATCH)
         if not due:
             return None
-        skip: set[int] = set()
-        if rule == "pickup_at_risk":  # already overdue: at risk says nothing new
-            skip = {a.parcel_id for a in uow.active_anomalies([r.id for r in due], ["pickup_overdue"])}
-        detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
-        batch = self.open(uow, [Firing(r, rule, detail) for r in due if r.id not in skip])
+        spec = self.rules.spec(rule)
+        opened = 0
+        if spec.enabled:
+            at = self.clock.now()
+            detail = "no_update" if column in ("stall_due", "lost_due") else "deadline_passed"
+            comp = spec.compensation.fen if spec.compensation else lambda _amount: None
+            rows = [
+                {
+                    "parcel_id": r.id,
+                    "severity": spec.severity,
+                    "state": "open",
+                    "compensation_fen": comp(r.amount_fen),
+                    "detail": detail,
+                    "opened_at": at,
+                }
+                for r in due
+            ]
+            ids = uow.open_due_anomalies(rule, rows, SUPPRESSED_BY.get(rule, ()))
+            fresh = [(Firing(r, rule, detail), row, ids[r.id]) for r, row in zip(due, rows, strict=True) if r.id in ids]
+            self._opened(uow, fresh, at)
+            opened = len(fresh)
         uow.clear_deadline(column, [r.id for r in due])
-        return batch
+        return opened
 
     def open(self, uow: UnitOfWork, firings: Sequence[Firing]) -> int:
         """Open anomalies (at most one active per parcel and rule), record them, queue actions."""
@@ -153,9 +179,17 @@ class RuleEngine:
                 }
             )
         ids = uow.insert_anomalies(rows)
+        self._opened(uow, list(zip(fresh, rows, ids, strict=True)), now)
+        return len(fresh)
+
+    def _opened(self, uow: UnitOfWork, fresh: Sequence[tuple[Firing, dict[str, Any], int]], now: datetime) -> None:
+        """Record anomalies just opened (firing, anomaly row, id), queue their actions, resolve what they escalate."""
+        if not fresh:
+            return
         activity, actions = [], []
         escalated: list[int] = []
-        for f, row, anomaly_id in zip(fresh, rows, ids, strict=True):
+        slowed: list[int] = []
+        for f, row, anomaly_id in fresh:
             comp = row["compensation_fen"]
             activity.append(
                 {
@@ -175,12 +209,15 @@ class RuleEngine:
                 actions.append(_action(kind, f.parcel.id, anomaly_id, f.rule, now))
             if f.rule == "pickup_overdue":
                 escalated.append(f.parcel.id)
+            if f.rule in ("stalled", "lost_suspected"):  # the fixed line took over from the learned warning
+                slowed.append(f.parcel.id)
             log.info("anomaly.opened", rule=f.rule, anomaly_id=anomaly_id, **parcel_keys(f.parcel))
-        uow.record(activity)
-        uow.enqueue(actions)
+        uow.record_set(activity)
+        uow.enqueue_set(actions)
         if escalated:
             self.resolve(uow, uow.active_anomalies(escalated, ["pickup_at_risk"]), "escalated")
-        return len(fresh)
+        if slowed:
+            self.resolve(uow, uow.active_anomalies(slowed, ["slow_for_route"]), "escalated")
 
     def resolve(self, uow: UnitOfWork, anomalies: Sequence[Any], resolution: str) -> None:
         """Resolve anomalies and record it."""
@@ -254,7 +291,7 @@ def _cleared(rule: str, c: Change) -> bool:
     advanced = new.last_event_at is not None and (old.last_event_at is None or new.last_event_at > old.last_event_at)
     if rule in ("pickup_at_risk", "pickup_overdue"):
         return new.picked_up_at is not None
-    if rule == "stalled":
+    if rule in ("stalled", "slow_for_route"):
         return advanced
     if rule == "lost_suspected":
         return advanced and not (new.status == Status.EXCEPTION and new.exception_reason in SEVERE_REASONS)

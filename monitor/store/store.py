@@ -20,7 +20,22 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Select, and_, case, func, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.people.audit import stamp
@@ -38,6 +53,7 @@ from monitor.store.models import (
     Ticket,
     TicketEvent,
     TrackingEventRow,
+    UnknownCode,
 )
 from monitor.store.types import UTCDateTime
 
@@ -52,6 +68,7 @@ ACT = Activity.__table__
 N = Notification.__table__
 CU = CarrierUsage.__table__
 CH = CarrierHealth.__table__
+UC = UnknownCode.__table__
 TK = Ticket.__table__  # the tickets section's name for T
 TE = TicketEvent.__table__
 ACC = Account.__table__
@@ -70,7 +87,7 @@ OPEN_INTERCEPT_STATES = ("held", *WATCHED_INTERCEPTS)
 #: States of an intercept whose call was made (or is being made) to the carrier.
 CALLED_INTERCEPT_STATES = ("requested", "pending", "accepted", "rejected", "succeeded", "failed")
 CHUNK = 500
-DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due", "slow_due")
 EVENT_COLUMNS = (
     "parcel_id", "fingerprint", "time", "status", "reason", "raw_code", "raw_text", "location", "received_at",
 )  # fmt: skip
@@ -80,9 +97,39 @@ WORKING_COLUMNS = tuple(
     for name in (
         "id", "carrier", "tracking_no", "order_id", "shop", "shipped_at", "pickup_deadline", "promised_delivery",
         "region_class", "amount_fen", "status", "status_code", "exception_reason", "last_event_at", "picked_up_at",
-        "delivered_at", "held", "intercept_state",
+        "delivered_at", "held", "intercept_state", "origin_province", "destination_province",
     )
 )  # fmt: skip
+
+
+#: Prebuilt once (statement building and cache-keying were a third of ingest's CPU): the
+#: lookup of parcels by (carrier, number). SQLite: one carrier's numbers as an expanding
+#: ``IN`` (chunked; a row-value IN scans there). PostgreSQL: every key at once, joined from
+#: ``unnest`` of two arrays — the same SQL for any count, which psycopg prepares on the server.
+_BY_NUMBERS_SQLITE = select(*WORKING_COLUMNS).where(
+    P.c.carrier == bindparam("carrier"), P.c.tracking_no.in_(bindparam("numbers", expanding=True))
+)
+_PG_KEYS = (
+    f"SELECT {', '.join(f'parcel.{c.name}' for c in WORKING_COLUMNS)} FROM parcel"
+    " JOIN unnest(:carriers, :numbers) AS k(carrier, tracking_no)"
+    " ON parcel.carrier = k.carrier AND parcel.tracking_no = k.tracking_no"
+)
+_KEY_ARRAYS = (bindparam("carriers", type_=ARRAY(String)), bindparam("numbers", type_=ARRAY(String)))
+_BY_KEYS_PG = text(_PG_KEYS).bindparams(*_KEY_ARRAYS).columns(*WORKING_COLUMNS)
+#: The same, locking the rows in id order: ingest folds on what it read, so two replicas
+#: ingesting one parcel's events at once must fold one after the other (no lost update).
+#: ``NO KEY UPDATE`` is the lock an UPDATE of non-key columns takes anyway; it leaves
+#: foreign-key checks (an anomaly inserted for the parcel) unblocked.
+_BY_KEYS_PG_LOCKED = (
+    text(_PG_KEYS + " ORDER BY parcel.id FOR NO KEY UPDATE OF parcel")
+    .bindparams(*_KEY_ARRAYS)
+    .columns(*WORKING_COLUMNS)
+)
+#: Column type oids of each staging table, read once (``UnitOfWork._stage``).
+_STAGE_TYPES: dict[tuple[str, str], list[int]] = {}
+#: Rows from which a PostgreSQL batch goes through ``COPY`` into a staging table and one
+#: set-based statement instead of a pipelined executemany (fewer rows: 1 round trip beats 3).
+COPY_ROWS = 50
 
 
 def _aware(value: Any) -> datetime:
@@ -289,18 +336,30 @@ class UnitOfWork:
             stmt = self._insert(P).on_conflict_do_nothing(index_elements=["carrier", "tracking_no"])
             self.conn.execute(stmt, list(rows))
 
-    def parcels_by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-        """Return parcels by (carrier, tracking number), with the columns ingest and rules read."""
+    def parcels_by_keys(
+        self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
+    ) -> dict[tuple[str, str], Row[Any]]:
+        """Return parcels by (carrier, tracking number), with the columns ingest and rules read.
+
+        ``for_update`` (ingest) locks them on PostgreSQL until the transaction ends, in id
+        order, so two batches never deadlock each other.
+        """
         by_carrier: dict[str, set[str]] = {}
         for carrier, number in keys:
             by_carrier.setdefault(carrier, set()).add(number)
         found: dict[tuple[str, str], Row[Any]] = {}
+        if self.dialect == "postgresql":
+            if by_carrier:
+                pairs = sorted((c, n) for c, numbers in by_carrier.items() for n in numbers)
+                params = {"carriers": [c for c, _ in pairs], "numbers": [n for _, n in pairs]}
+                for row in self.conn.execute(_BY_KEYS_PG_LOCKED if for_update else _BY_KEYS_PG, params).all():
+                    found[(row.carrier, row.tracking_no)] = row
+            return found
         for carrier, numbers in by_carrier.items():
-            # carrier = ? AND tracking_no IN (...) uses the unique index on every backend;
-            # a row-value IN (...) makes SQLite scan the whole table.
+            # carrier = ? AND tracking_no IN (...) uses the unique index; a row-value IN (...)
+            # makes SQLite scan the whole table.
             for chunk in _chunks(sorted(numbers)):
-                stmt = select(*WORKING_COLUMNS).where(P.c.carrier == carrier, P.c.tracking_no.in_(chunk))
-                for row in self.conn.execute(stmt):
+                for row in self.conn.execute(_BY_NUMBERS_SQLITE, {"carrier": carrier, "numbers": chunk}).all():
                     found[(row.carrier, row.tracking_no)] = row
         return found
 
@@ -332,6 +391,9 @@ class UnitOfWork:
             for name in shape:
                 if name not in P.c:
                     raise KeyError(f"parcel has no column {name!r}")
+            if self.dialect == "postgresql" and len(group) >= COPY_ROWS:
+                self._update_staged(shape, group)
+                continue
             times = [isinstance(P.c[name].type, UTCDateTime) for name in shape]
             sql = f"UPDATE parcel SET {', '.join(f'{n} = {self._mark}' for n in shape)} WHERE id = {self._mark}"
             params = [
@@ -339,6 +401,52 @@ class UnitOfWork:
                 for r in group
             ]
             self.conn.exec_driver_sql(sql, params)
+
+    def _update_staged(self, shape: tuple[str, ...], group: Sequence[dict[str, Any]]) -> None:
+        """Update many parcels on PostgreSQL: ``COPY`` the rows into a staging table, then one ``UPDATE … FROM``.
+
+        The staging table (one per set of columns) lives as long as the connection and is
+        emptied at every commit. A parcel listed twice takes its last row, as executemany would.
+        """
+        last = {r["id"]: r for r in group}
+        cols = ("id", *shape)
+        stage = f"parcel_stage_{zlib.crc32(','.join(shape).encode()):08x}"
+        sets = ", ".join(f"{n} = s.{n}" for n in shape)
+        bind, dialect = _TIME.process_bind_param, self.conn.dialect
+        times = [isinstance(P.c[n].type, UTCDateTime) for n in cols]
+        rows = [
+            tuple(bind(r[n], dialect) if t else r[n] for n, t in zip(cols, times, strict=True)) for r in last.values()
+        ]
+        self._stage(stage, "parcel", cols, rows)
+        self.conn.exec_driver_sql(f"UPDATE parcel SET {sets} FROM pg_temp.{stage} AS s WHERE parcel.id = s.id")
+
+    def _stage(self, stage: str, like: str, cols: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Fill the session's temp table ``stage`` (columns ``cols`` typed as in table ``like``) by binary ``COPY``.
+
+        ``ON COMMIT DELETE ROWS``: what one transaction staged is gone at its commit or rollback.
+        Binary rows cost the client a quarter of text ones; their types (the staged columns'
+        own) are read once per process.
+        """
+        names = ", ".join(cols)
+        cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS"
+                f" SELECT {names} FROM {like} WITH NO DATA"
+            )
+            types = _STAGE_TYPES.get((stage, names))
+            if types is None:
+                cur.execute(
+                    "SELECT atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
+                    (f"pg_temp.{stage}",),
+                )
+                types = _STAGE_TYPES[(stage, names)] = [int(oid) for (oid,) in cur.fetchall()]
+            with cur.copy(f"COPY pg_temp.{stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cur.close()
 
     def due_parcels(self, column: str, now: datetime, limit: int) -> list[Row[Any]]:
         """Return parcels whose ``column`` deadline has passed, oldest first."""
@@ -352,9 +460,107 @@ class UnitOfWork:
         return list(self.conn.execute(stmt))
 
     def clear_deadline(self, column: str, ids: Sequence[int]) -> None:
-        """Disarm a time-driven rule for parcels it has fired for."""
-        for chunk in _chunks(ids):
-            self.conn.execute(update(P).where(P.c.id.in_(chunk)).values({column: None}))
+        """Disarm a time-driven rule for parcels it has fired for: one ``UPDATE`` whatever the number of ids."""
+        if column not in DEADLINE_COLUMNS:
+            raise KeyError(f"parcel has no deadline column {column!r}")
+        if not ids:
+            return
+        if self.dialect == "postgresql":  # = ANY(array): an index scan in id order, the order ingest locks in
+            self.conn.exec_driver_sql(f"UPDATE parcel SET {column} = NULL WHERE id = ANY(%s::integer[])", (list(ids),))
+            return
+        source, params = self._rows_source([("id", P.c.id)], [(i,) for i in ids])
+        self.conn.exec_driver_sql(f"UPDATE parcel SET {column} = NULL WHERE id IN (SELECT d.id FROM {source})", params)
+
+    def claim_due_parcels(self, column: str, now: datetime, limit: int) -> list[Row[Any]]:
+        """Return (on PostgreSQL: lock) parcels whose ``column`` deadline has passed, oldest first: one sweep batch.
+
+        ``FOR NO KEY UPDATE SKIP LOCKED`` on PostgreSQL: a parcel another transaction is
+        changing (ingest folding its events, another sweep's batch) is left to that one and the
+        next sweep instead of waited for, so a batch never waits on, or deadlocks with, ingest's
+        row locks, and two sweeps at once share the work; its deadline stays armed. Rows merely
+        referenced meanwhile (an event or anomaly inserted for the parcel) are not skipped.
+        """
+        if column not in DEADLINE_COLUMNS:
+            raise KeyError(f"parcel has no deadline column {column!r}")
+        lock = " FOR NO KEY UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
+        sql = (
+            f"SELECT id, carrier, tracking_no, order_id, shop, amount_fen FROM parcel WHERE {column} <= {self._mark}"
+            f" ORDER BY {column}, id LIMIT {self._mark}{lock}"
+        )
+        return list(self.conn.exec_driver_sql(sql, (_TIME.process_bind_param(now, self.conn.dialect), limit)))
+
+    def _rows_source(
+        self, columns: Sequence[tuple[str, Any]], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """Return a FROM item ``d`` giving ``rows`` in order (``d.pos``), one parameter per column; and the parameters.
+
+        One statement text per shape whatever the number of rows, so the set-based sweep's
+        statements are prepared once: ``unnest(…) WITH ORDINALITY`` over typed arrays on
+        PostgreSQL, ``json_each`` over one JSON array on SQLite. ``columns`` are (name, the
+        table column whose type the values take); times are bound as the column type binds them.
+        """
+        dialect = self.conn.dialect
+        binds = [_TIME.process_bind_param if isinstance(c.type, UTCDateTime) else None for _, c in columns]
+        values = [[v if b is None or v is None else b(v, dialect) for v, b in zip(r, binds, strict=True)] for r in rows]
+        names = [n for n, _ in columns]
+        if self.dialect == "postgresql":
+            arrays = ", ".join(f"%s::{c.type.compile(dialect)}[]" for _, c in columns)
+            source = f"unnest({arrays}) WITH ORDINALITY AS d({', '.join(names)}, pos)"
+            return source, tuple([r[k] for r in values] for k in range(len(names)))
+        picks = ", ".join(f"j.value ->> {k} AS {n}" for k, n in enumerate(names))
+        return f"(SELECT {picks}, j.key AS pos FROM json_each(?) AS j) AS d", (json.dumps(values),)
+
+    def _insert_rows(self, table: Any, rows: Sequence[dict[str, Any]], tail: str = "") -> Any:
+        """``INSERT … SELECT`` every row in one statement, in order; columns a row leaves out take their default.
+
+        ``tail`` is the conflict clause and/or ``RETURNING`` list. Every row must carry the keys of the first.
+        """
+        given = list(rows[0])
+        missing = [c for c in table.columns if c.name not in given and not c.primary_key]
+        fixed = []
+        for c in missing:
+            if c.default is not None and not c.default.is_scalar:
+                raise ValueError(f"{table.name}.{c.name}: a computed default cannot be filled in a set-based insert")
+            fixed.append(c.default.arg if c.default is not None else None)
+        columns = [(n, table.c[n]) for n in given] + [(c.name, c) for c in missing]
+        source, params = self._rows_source(columns, [(*(r[n] for n in given), *fixed) for r in rows])
+        names = ", ".join(n for n, _ in columns)
+        where = " WHERE true" if tail and self.dialect == "sqlite" else ""  # SQLite: ON CONFLICT after a SELECT
+        sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {source}{where} ORDER BY d.pos {tail}"
+        return self.conn.exec_driver_sql(sql.rstrip(), params)
+
+    def open_due_anomalies(
+        self, rule: str, rows: Sequence[dict[str, Any]], unless_active: Sequence[str] = ()
+    ) -> dict[int, int]:
+        """Open one anomaly of ``rule`` per row unless the parcel has one active; return {parcel id: anomaly id} opened.
+
+        One ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: the partial unique index
+        ``uq_anomaly_active`` (one active anomaly per parcel and rule) is the conflict target, so
+        two sweeps at once (two processes) open it once, and the loser's RETURNING leaves it out
+        (its actions are the winner's to queue). A parcel with an active anomaly of a rule in
+        ``unless_active`` gets none. Rows carry the anomaly columns (``parcel_id``, ``severity``,
+        ``opened_at``, …) in the order the ids are to be given.
+        """
+        if not rows:
+            return {}
+        rows = [r | {"rule": rule} for r in rows]
+        given = list(rows[0])
+        columns = [(n, AN.c[n]) for n in given]
+        source, params = self._rows_source(columns, [tuple(r[n] for n in given) for r in rows])
+        names = ", ".join(given)
+        where = "true"
+        if unless_active:
+            marks = ", ".join([self._mark] * len(unless_active))
+            where = (
+                "NOT EXISTS (SELECT 1 FROM anomaly a WHERE a.parcel_id = d.parcel_id"
+                f" AND a.state != 'resolved' AND a.rule IN ({marks}))"
+            )
+            params = (*params, *unless_active)
+        sql = (
+            f"INSERT INTO anomaly ({names}) SELECT {names} FROM {source} WHERE {where} ORDER BY d.pos"
+            " ON CONFLICT (parcel_id, rule) WHERE state != 'resolved' DO NOTHING RETURNING id, parcel_id"
+        )
+        return {r.parcel_id: r.id for r in self.conn.exec_driver_sql(sql, params)}
 
     def earliest_due(self) -> datetime | None:
         """Return the earliest armed rule deadline or pending outbox attempt, passed or not."""
@@ -388,28 +594,43 @@ class UnitOfWork:
         At risk: not picked up with the pickup deadline before ``risk_until``, or an intercept
         of ours being followed. The lease moves ``next_poll_at`` to ``lease_until``, so a
         poller that dies leaves its parcels to be polled again then, and other pollers skip
-        them: the claim is one conditional ``UPDATE … WHERE next_poll_at <= now … RETURNING``
+        them: each claim is a conditional ``UPDATE … WHERE next_poll_at <= now … RETURNING``
         (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two never get the same parcel.
         ``polled_before`` keeps the per-number cap: a parcel asked about after it is not claimed.
+
+        Two claims, each read off an index, not one ordered by a ``CASE`` that no index serves
+        (which sorted every due row on every claim: B6 slowed as the backlog grew): first the
+        parcels at risk, through the partial indexes on pending parcels' pickup deadlines and
+        on parcels with an intercept state (migration 0013), then, if the round has room, the
+        rest in ``next_poll_at`` order. The second sees the first's leases (same transaction),
+        so a parcel is claimed once.
         """
         if limit <= 0:
             return []
         at_risk = or_(
             and_(P.c.picked_up_at.is_(None), P.c.pickup_deadline <= risk_until),
-            P.c.intercept_state.in_(WATCHED_INTERCEPTS),
+            # the IS NOT NULL term is the partial index's predicate, written out so both planners match it
+            and_(P.c.intercept_state.is_not(None), P.c.intercept_state.in_(WATCHED_INTERCEPTS)),
         )
         risk = case((at_risk, 0), else_=1)
         due = and_(P.c.carrier == carrier, P.c.next_poll_at <= now)
         if polled_before is not None:
             due = and_(due, or_(P.c.last_polled_at.is_(None), P.c.last_polled_at <= polled_before))
-        pick = select(P.c.id).where(due).order_by(risk, P.c.next_poll_at, P.c.id).limit(limit)
-        stmt = (
-            update(P)
-            .where(P.c.id.in_(self._picked(pick)), due)
-            .values(next_poll_at=lease_until)
-            .returning(*(P.c[n] for n in POLL_COLUMNS), risk.label("risk"))
-        )
-        return sorted(self.conn.execute(stmt), key=lambda r: (r.risk, r.id))
+        claimed: list[Row[Any]] = []
+        for where in (and_(due, at_risk), due):
+            if claimed:
+                where = and_(where, P.c.id.not_in([r.id for r in claimed]))
+            pick = select(P.c.id).where(where).order_by(P.c.next_poll_at, P.c.id).limit(limit - len(claimed))
+            stmt = (
+                update(P)
+                .where(P.c.id.in_(self._picked(pick)), where)
+                .values(next_poll_at=lease_until)
+                .returning(*(P.c[n] for n in POLL_COLUMNS), risk.label("risk"))
+            )
+            claimed.extend(self.conn.execute(stmt))
+            if len(claimed) >= limit:
+                break
+        return sorted(claimed, key=lambda r: (r.risk, r.id))
 
     def poll_view(self, ids: Sequence[int]) -> dict[int, Row[Any]]:
         """Return what scheduling needs of some parcels, by id."""
@@ -459,6 +680,24 @@ class UnitOfWork:
         stmt = self._insert(CH).values(carrier=carrier, **values)
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["carrier"], set_=values))
 
+    def note_unknown_codes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Count carrier codes no mapping knows, one statement for a batch's distinct (carrier, code) rows.
+
+        Each row has ``carrier``, ``code``, ``text_sample``, ``seen`` (the batch's time) and ``count``;
+        the first sighting is kept, the latest text and time replace the older ones.
+        """
+        if not rows:
+            return
+        values = [{"carrier": r["carrier"], "code": r["code"], "text_sample": r["text_sample"],
+                   "first_seen": r["seen"], "last_seen": r["seen"], "count": r["count"]} for r in rows]  # fmt: skip
+        stmt = self._insert(UC).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["carrier", "code"],
+            set_={"count": UC.c["count"] + stmt.excluded["count"], "last_seen": stmt.excluded.last_seen,
+                  "text_sample": stmt.excluded.text_sample},
+        )  # fmt: skip
+        self.conn.execute(stmt)
+
     def set_next_poll(self, ids: Sequence[int], at: datetime | None) -> None:
         """Schedule the next poll of parcels; terminal parcels are not polled again."""
         done = ("delivered", "returned")
@@ -473,22 +712,33 @@ class UnitOfWork:
         """Store events; one already stored (same parcel and fingerprint) is skipped.
 
         This is the hottest statement of the service, so it goes to the driver's executemany
-        with times converted once, skipping SQLAlchemy's per-row parameter processing.
+        with times converted once, skipping SQLAlchemy's per-row parameter processing; on
+        PostgreSQL a batch of ``COPY_ROWS`` or more is copied into a staging table and inserted
+        from there by one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
         """
         if not rows:
             return
         cols = EVENT_COLUMNS
-        marks = ", ".join([self._mark] * len(cols))
-        sql = (
-            f"INSERT INTO tracking_event ({', '.join(cols)}) VALUES ({marks})"
-            " ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
-        )
         bind, dialect = _TIME.process_bind_param, self.conn.dialect
         params = [
             (r["parcel_id"], r["fingerprint"], bind(r["time"], dialect), r["status"], r["reason"], r["raw_code"],
              r["raw_text"], r["location"], bind(r["received_at"], dialect))
             for r in rows
         ]  # fmt: skip
+        if self.dialect == "postgresql" and len(rows) >= COPY_ROWS:
+            # COPY into a staging table, then one set-based insert: 3 round trips a batch, not one per row.
+            names = ", ".join(cols)
+            self._stage("tracking_event_stage", "tracking_event", cols, params)
+            self.conn.exec_driver_sql(
+                f"INSERT INTO tracking_event ({names}) SELECT {names} FROM pg_temp.tracking_event_stage"
+                " ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
+            )
+            return
+        marks = ", ".join([self._mark] * len(cols))
+        sql = (
+            f"INSERT INTO tracking_event ({', '.join(cols)}) VALUES ({marks})"
+            " ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
+        )
         self.conn.exec_driver_sql(sql, params)
 
     def events_of(self, parcel_id: int) -> list[Row[Any]]:
@@ -553,6 +803,11 @@ class UnitOfWork:
         if rows:
             stmt = self._insert(A).on_conflict_do_nothing(index_elements=["idempotency_key"])
             self.conn.execute(stmt, list(rows))
+
+    def enqueue_set(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add side effects as :meth:`enqueue` does (a known idempotency key is ignored), in one ``INSERT … SELECT``."""
+        if rows:
+            self._insert_rows(A, rows, "ON CONFLICT (idempotency_key) DO NOTHING")
 
     def claim_actions(
         self, now: datetime, limit: int, lease: timedelta, keys: Sequence[str] | None = None
@@ -657,6 +912,10 @@ class UnitOfWork:
                 P.c.order_id,
                 P.c.shop,
                 func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
+                P.c.status,  # with the route: the learned norm a slow_for_route alert quotes
+                P.c.origin_province,
+                P.c.destination_province,
+                P.c.region_class,
             )
             .join(AN, AN.c.id == N.c.anomaly_id)
             .join(P, P.c.id == AN.c.parcel_id)
@@ -986,6 +1245,13 @@ class UnitOfWork:
             self.conn.execute(
                 ACT.insert(),
                 [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in stamp(rows)],
+            )
+
+    def record_set(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append to the activity log as :meth:`record` does, in one ``INSERT … SELECT`` (the sweep's path)."""
+        if rows:
+            self._insert_rows(
+                ACT, [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in stamp(rows)]
             )
 
     def activity_after(self, last_id: int, limit: int = 10_000) -> list[Row[Any]]:
