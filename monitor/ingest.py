@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -18,6 +19,8 @@ import structlog
 from carriers.model import TrackingEvent
 from monitor.clock import Clock
 from monitor.logging import mask_phone_numbers
+from monitor.norms.estimate import promised_by_norm
+from monitor.norms.model import NormBook
 from monitor.rules.engine import Change, state_of
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import ParcelState, Schedule, deadlines, fold
@@ -30,6 +33,20 @@ def fingerprint(ev: TrackingEvent) -> str:
     """Identify an event by what the carrier said, so a repeat is stored once."""
     key = "\x1f".join((ev.time.isoformat(), ev.status or "", ev.raw_code, ev.raw_text, ev.location))
     return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def _tally_unknown(
+    unknown: dict[tuple[str, str], dict[str, Any]], ev: TrackingEvent, last_event_at: datetime | None, now: datetime
+) -> None:
+    """Add an event of an unknown code to the batch's tally (one ``unknown_code`` upsert row per code).
+
+    Carriers repeat a parcel's whole timeline on every poll, so only a scan newer than the
+    parcel's last one counts; a repeat still marks the code as seen now.
+    """
+    code = ev.raw_code[:32]
+    row = unknown.setdefault((ev.carrier, code), {"carrier": ev.carrier, "code": code, "seen": now, "count": 0})
+    row["count"] += last_event_at is None or ev.time > last_event_at
+    row["text_sample"] = mask_phone_numbers(ev.raw_text)[:80]
 
 
 @dataclass
@@ -45,9 +62,11 @@ class IngestResult:
 class Ingestor:
     """Apply batches of normalized events to the store."""
 
-    def __init__(self, rules: RuleSet, clock: Clock) -> None:
+    def __init__(self, rules: RuleSet, clock: Clock, norms: NormBook | None = None) -> None:
+        """``norms``: the learned route norms, in memory (they arm ``slow_for_route``); None: fixed lines only."""
         self.rules = rules
         self.clock = clock
+        self.norms = norms
         self._codes_logged: set[tuple[str, str]] = set()
 
     def apply(self, uow: UnitOfWork, events: Sequence[TrackingEvent]) -> IngestResult:
@@ -56,10 +75,11 @@ class Ingestor:
         if not events:
             return result
         now = self.clock.now()
-        parcels = uow.parcels_by_keys((e.carrier, e.tracking_no) for e in events)
+        parcels = uow.parcels_by_keys(((e.carrier, e.tracking_no) for e in events), for_update=True)
         grouped: dict[int, list[TrackingEvent]] = defaultdict(list)
         rows: list[dict[str, Any]] = []
         seen: set[tuple[int, str]] = set()
+        unknown: dict[tuple[str, str], dict[str, Any]] = {}  # (carrier, code) → one upsert row for the batch
         for ev in events:
             parcel = parcels.get((ev.carrier, ev.tracking_no))
             if parcel is None:
@@ -72,6 +92,7 @@ class Ingestor:
             if ev.status is None:
                 result.unknown_code += 1
                 self._log_unknown_code(ev)
+                _tally_unknown(unknown, ev, parcel.last_event_at, now)
             grouped[parcel.id].append(ev)
             rows.append(
                 {
@@ -89,6 +110,7 @@ class Ingestor:
         if result.unknown_parcel:
             log.warning("ingest.unknown_parcel", events=result.unknown_parcel)
         uow.insert_events(rows)
+        uow.note_unknown_codes(list(unknown.values()))  # the 快递公司 page shows them (one statement per batch)
         by_id = {p.id: p for p in parcels.values()}
         changes: list[Change] = []
         updates: list[dict[str, Any]] = []
@@ -106,14 +128,14 @@ class Ingestor:
 
     def columns(self, parcel: Any, state: ParcelState, held: bool | None = None) -> dict[str, Any]:
         """Return the state and deadline columns of a parcel in ``state``."""
-        schedule = Schedule(
-            parcel.shipped_at,
-            parcel.pickup_deadline,
-            parcel.promised_delivery,
-            parcel.region_class,
-            parcel.held if held is None else held,
-        )
+        held = parcel.held if held is None else held
+        route = (parcel.carrier, parcel.origin_province, parcel.destination_province, parcel.region_class)
+        promised = parcel.promised_delivery
+        if promised is None and self.norms is not None:
+            promised = promised_by_norm(self.norms, parcel.shipped_at, *route)
+        schedule = Schedule(parcel.shipped_at, parcel.pickup_deadline, promised, parcel.region_class, held)
         t = self.rules.thresholds(parcel.carrier, parcel.shop)
+        gaps = self.norms.gaps(*route) if self.norms is not None else None
         return {
             "status": state.status,
             "status_code": state.status_code,
@@ -121,11 +143,12 @@ class Ingestor:
             "last_event_at": state.last_event_at,
             "picked_up_at": state.picked_up_at,
             "delivered_at": state.delivered_at,
-            **deadlines(state, schedule, t),
+            **deadlines(state, schedule, t, gaps),
         }
 
     def _log_unknown_code(self, ev: TrackingEvent) -> None:
         key = (ev.carrier, ev.raw_code)
         if key not in self._codes_logged:
             self._codes_logged.add(key)
-            log.warning("ingest.unknown_code", carrier=ev.carrier, code=ev.raw_code, text=ev.raw_text[:80])
+            log.warning("ingest.unknown_code", carrier=ev.carrier, code=ev.raw_code,
+                        text=mask_phone_numbers(ev.raw_text)[:80])  # fmt: skip

@@ -26,6 +26,7 @@ from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import Clock
 from monitor.config import InterceptSettings
 from monitor.ingest import Ingestor, IngestResult
+from monitor.norms.model import NormBook
 from monitor.rules.engine import RuleEngine, parcel_keys
 from monitor.rules.ruleset import RuleSet
 from monitor.shipments import Shipment, ShipmentBook
@@ -54,8 +55,11 @@ class Monitor:
         rate_limits: Mapping[str, RateLimit] | None = None,
         intercepts: InterceptSettings | None = None,
         tickets: TicketSettings | None = None,
+        norms: NormBook | None = None,
     ) -> None:
         """``intercepts`` None (replay, most tests): no fresh track call before a refund, default watchdog.
+
+        ``norms``: the learned route norms in memory (``slow_for_route``, estimates); None: an empty book.
 
         ``tickets`` None: the default ``[tickets]`` (no assignment rules, the default keep_for_person).
         """
@@ -74,8 +78,11 @@ class Monitor:
         if ticket_settings.sinks:  # [[tickets.sinks]]: every history row queued for them in its transaction
             self.tickets.listen(SinkQueue([s.name for s in ticket_settings.sinks]))
         self.engine = RuleEngine(store, rules, clock, on_resolved=self.tickets.on_anomalies_resolved)
-        self.ingestor = Ingestor(rules, clock)
-        self.shipments = ShipmentBook(store, rules, clock)
+        #: The learned route norms, shared by ingest, shipments and the alert wording; refreshed after learning.
+        self.norms = norms if norms is not None else NormBook()
+        self.notifier.explain = self.norms.explain
+        self.ingestor = Ingestor(rules, clock, self.norms)
+        self.shipments = ShipmentBook(store, rules, clock, self.norms)
         self.intercept_settings = intercepts
         #: Carrier health, shared (through the store) with the poller: rejected credentials pause intercepts.
         self.health = HealthBook(store, clock, channels, route)
@@ -174,6 +181,25 @@ class Monitor:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return decisions
+
+    async def intercept_now(self, parcel_id: int, login: str) -> Decision:
+        """Intercept one parcel by hand (the console), then make the carrier call at once, as a refund does.
+
+        At most one open intercept per parcel: asking again while one is open answers ``already``.
+        The decision and its outbox rows commit together; the call runs in the background right
+        after (the dispatch job retries it if this process stops).
+        """
+
+        def decide(uow: Any) -> tuple[Decision, list[str]]:
+            decision, refund_id = self.interceptor.by_hand(uow, parcel_id, login)
+            return decision, uow.action_keys_of_refund(refund_id) if refund_id else []
+
+        decision, keys = await self.store.transact(decide)
+        if keys:
+            task = asyncio.get_running_loop().create_task(self._follow_up(keys[0], keys, None))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+        return decision
 
     async def _follow_up(
         self, refund_id: str, keys: list[str], on_answer: Callable[[list[Decision]], None] | None

@@ -12,6 +12,8 @@ import structlog
 
 from monitor.clock import Clock, as_utc
 from monitor.errors import ShipmentError
+from monitor.norms.estimate import promised_by_norm
+from monitor.norms.model import NormBook
 from monitor.rules.regions import normalize_province
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import ParcelState, Schedule, deadlines
@@ -123,10 +125,12 @@ def parse_amount(value: Any) -> int:
 class ShipmentBook:
     """Add shipments to the store with their rule deadlines armed."""
 
-    def __init__(self, store: Store, rules: RuleSet, clock: Clock) -> None:
+    def __init__(self, store: Store, rules: RuleSet, clock: Clock, norms: NormBook | None = None) -> None:
+        """``norms``: the learned route norms, in memory (``slow_for_route`` before the first scan)."""
         self.store = store
         self.rules = rules
         self.clock = clock
+        self.norms = norms
 
     def row(self, s: Shipment) -> dict[str, Any]:
         """Return the parcel row for a new shipment."""
@@ -134,7 +138,12 @@ class ShipmentBook:
         hours = t.presale_pickup_hours if s.presale else t.pickup_hours
         pickup_deadline = s.pickup_deadline or s.shipped_at + timedelta(hours=hours)
         region = self.rules.regions.classify(s.origin_province, s.destination_province)
-        schedule = Schedule(s.shipped_at, pickup_deadline, s.promised_delivery, region, held=False)
+        route = (s.carrier, s.origin_province, s.destination_province, region)
+        promised = s.promised_delivery
+        if promised is None and self.norms is not None:
+            promised = promised_by_norm(self.norms, s.shipped_at, *route)
+        schedule = Schedule(s.shipped_at, pickup_deadline, promised, region, held=False)
+        gaps = self.norms.gaps(*route) if self.norms is not None else None
         now = self.clock.now()
         return {
             "carrier": s.carrier,
@@ -152,7 +161,7 @@ class ShipmentBook:
             "next_poll_at": now,
             "created_at": now,
             "updated_at": now,
-            **deadlines(ParcelState(), schedule, t),
+            **deadlines(ParcelState(), schedule, t, gaps),
         }
 
     def add(self, shipments: Sequence[Shipment]) -> int:

@@ -17,6 +17,8 @@ RULE_NAMES = {
         "delivery_overdue": "超时未送达",
         "lost_suspected": "疑似丢件",
         "intercept_failed": "拦截失败",
+        "slow_for_route": "慢于线路常态",
+        "pickup_rate_forecast": "揽收率预计不达标",
         "carrier_unavailable": "快递接口不可用",
         "ticket_overdue": "工单超时",
         "ticket_escalated": "工单超时升级",
@@ -30,6 +32,8 @@ RULE_NAMES = {
         "delivery_overdue": "delivery overdue",
         "lost_suspected": "suspected lost",
         "intercept_failed": "intercept failed",
+        "slow_for_route": "slower than its route",
+        "pickup_rate_forecast": "pickup rate forecast below target",
         "carrier_unavailable": "carrier API unavailable",
         "ticket_overdue": "ticket overdue",
         "ticket_escalated": "ticket escalated",
@@ -56,6 +60,7 @@ LABELS = {
         "digest": "物流异常汇总",
         "more": "另有 {n} 条",
         "waited": "已 {h} 小时无进展",
+        "usual": "此线路通常 {usual} 小时内有新轨迹，已 {h} 小时（{n} 件样本）",
     },
     "en": {
         "order": "order",
@@ -65,6 +70,7 @@ LABELS = {
         "digest": "Parcel alerts",
         "more": "{n} more",
         "waited": "{h} h without progress",
+        "usual": "this route usually scans again within {usual} h, {h} h now ({n} samples)",
     },
 }
 
@@ -83,7 +89,10 @@ def one_line(alert: Alert, language: str = "zh") -> str:
         parts.append(f"{words['shop']} {alert.shop}")
     if alert.waiting_since is not None and alert.state != "resolved":
         hours = int((alert.opened_at - alert.waiting_since).total_seconds() // 3600)
-        if hours > 0:
+        if alert.usual_seconds is not None:  # slow_for_route says why: the route's own pace
+            usual = f"{alert.usual_seconds / 3600:.{0 if alert.usual_seconds >= 3600 else 1}f}"
+            parts.append(words["usual"].format(usual=usual, h=hours, n=alert.usual_samples))
+        elif hours > 0:
             parts.append(words["waited"].format(h=hours))
     if alert.compensation_fen is not None:
         parts.append(f"{words['at_stake']} ¥{alert.compensation_fen / 100:.2f}")
@@ -129,7 +138,8 @@ def render(alerts: Sequence[Alert], language: str = "zh", link_base: str = "") -
         lines_txt.append(f"{words['at_stake']}: ¥{stake / 100:.2f}")
     for a in ordered[:DIGEST_TOP]:
         line = one_line(a, lang)
-        link = f"{link_base.rstrip('/')}/api/v1/parcels/{a.carrier}/{a.tracking_no}" if link_base else ""
+        parcel = a.tracking_no and link_base  # a shop- or carrier-wide alert is about no parcel
+        link = f"{link_base.rstrip('/')}/api/v1/parcels/{a.carrier}/{a.tracking_no}" if parcel else ""
         lines_md.append(f"- [{line}]({link})" if link else f"- {line}")
         lines_txt.append(f"- {line}" + (f" {link}" if link else ""))
     if len(ordered) > DIGEST_TOP:

@@ -29,6 +29,9 @@ class Alert:
     actions: tuple[str, ...] = ()
     #: Mobiles to @-mention in this message (an overdue ticket's assignee), besides the channel's own.
     mentions: tuple[str, ...] = ()
+    #: slow_for_route: the route's usual silence (the learned quantile, seconds) and the samples behind it.
+    usual_seconds: float | None = None
+    usual_samples: int | None = None
 
 
 def mentions_of(alerts: Sequence[Alert], configured: Sequence[str] = ()) -> list[str]:

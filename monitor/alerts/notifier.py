@@ -10,7 +10,7 @@ from the log, never re-sends what it marked sent and never drops what was due.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +53,8 @@ class Notifier:
         self.rate_limits = dict(rate_limits or {})
         #: No route sends open anomalies again: a flush skips the repeat pass (it costs what is due, not what exists).
         self.repeats = repeats(route)
+        #: ``explain(row) -> (usual seconds, samples) | None``: the learned norm a slow_for_route alert quotes.
+        self.explain: Callable[[Any], tuple[float, int] | None] | None = None
 
     async def __call__(self, action: Any) -> Outcome:
         """Outbox handler for ``alert``: queue a firing notice per receiver the route picks."""
@@ -164,7 +166,7 @@ class Notifier:
         if later is not None:
             await self.store.transact(lambda uow: uow.settle_notifications(ids, lease, state="pending", due_at=later))
             return 0
-        alerts = [_alert(r, kind, tuple(done.get(r.anomaly_id, ()))) for r in rows]
+        alerts = [_alert(r, kind, tuple(done.get(r.anomaly_id, ())), self._usual(r)) for r in rows]
         delivery = await self.channels[receiver].notify(alerts)
         if delivery.sent:
             if receiver in self.rate_limits:
@@ -191,6 +193,11 @@ class Notifier:
         else:
             log.warning("alert.lease_lost", alerts=len(ids))
 
+    def _usual(self, row: Any) -> tuple[float, int] | None:
+        if row.rule != "slow_for_route" or self.explain is None:
+            return None
+        return self.explain(row)
+
     def _hold_until(self, receiver: str, rows: list[Any], now: datetime) -> datetime | None:
         """Return when a group may go out if not now: after quiet hours, or when the channel has budget."""
         quiet = self.quiet_hours
@@ -207,7 +214,7 @@ def repeats(route: Route) -> bool:
     return bool(route.repeat_interval) or any(repeats(r) for r in route.routes)
 
 
-def _alert(row: Any, kind: str, actions: tuple[str, ...]) -> Alert:
+def _alert(row: Any, kind: str, actions: tuple[str, ...], usual: tuple[float, int] | None = None) -> Alert:
     return Alert(
         anomaly_id=row.anomaly_id,
         rule=row.rule,
@@ -222,6 +229,8 @@ def _alert(row: Any, kind: str, actions: tuple[str, ...]) -> Alert:
         detail=row.detail,
         waiting_since=_TIME.process_result_value(row.waiting_since, None),
         actions=("intercept", *actions) if row.rule == "intercept_failed" else actions,
+        usual_seconds=usual[0] if usual else None,
+        usual_samples=usual[1] if usual else None,
     )
 
 

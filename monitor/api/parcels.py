@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +15,7 @@ from monitor.api.schemas import (
     ActionOut,
     ActivityOut,
     AnomalyOut,
+    EstimateOut,
     EventOut,
     InterceptOut,
     Page,
@@ -23,6 +26,8 @@ from monitor.api.schemas import (
     TicketOut,
     errors,
 )
+from monitor.norms.estimate import estimate
+from monitor.norms.model import NormBook
 from monitor.store.views import Views
 
 router = APIRouter(tags=["parcels"])
@@ -73,20 +78,24 @@ async def get_parcel(
     ctx: Ctx,
 ) -> ParcelDetail:
     """Return everything known about one parcel."""
-    detail = await ctx.read(lambda views: _detail(views, carrier, tracking_no))
+    detail = await ctx.read(lambda views: _detail(views, carrier, tracking_no, ctx.monitor.norms, ctx.clock.now()))
     if detail is None:
         raise ApiError(404, "not_found", f"no parcel {carrier} {tracking_no}", field="tracking_no")
     return detail
 
 
-def _detail(views: Views, carrier: str, tracking_no: str) -> ParcelDetail | None:
-    """Read one parcel and everything about it in one transaction."""
+def _detail(
+    views: Views, carrier: str, tracking_no: str, norms: NormBook | None = None, now: datetime | None = None
+) -> ParcelDetail | None:
+    """Read one parcel and everything about it in one transaction; with ``norms`` and ``now``, its delivery window."""
     parcel = views.parcel(carrier, tracking_no)
     if parcel is None:
         return None
     replaces, replaced_by = views.replacement_links(parcel)
+    window = estimate(norms, parcel, now) if norms is not None and now is not None else None
     return ParcelDetail(
         parcel=ParcelOut.of(parcel),
+        estimated_delivery=EstimateOut(**asdict(window)) if window is not None else None,
         replaces=ParcelLink.of(replaces) if replaces is not None else None,
         replaced_by=[ParcelLink.of(r) for r in replaced_by],
         timeline=[EventOut.of(r) for r in views.events_of(parcel.id)],

@@ -540,10 +540,23 @@ class ParcelLink(BaseModel):
         return cls(carrier=row.carrier, tracking_no=row.tracking_no, status=row.status)
 
 
+class EstimateOut(BaseModel):
+    """When a parcel in flight should arrive: p50–p90 of its route's remaining time (``monitor.norms``)."""
+
+    earliest: datetime = Field(description="p50 of the learned time, or now when that has passed.")
+    latest: datetime = Field(description="p90 of the learned time (never before `earliest`).")
+    level: str = Field(description="The norm behind it: route, region or carrier.", examples=["route"])
+    phase: str = Field(description="total (from shipping) or ofd_to_delivered (from the courier's scan).")
+    samples: int = Field(description="Delivered parcels behind the norm.")
+
+
 class ParcelDetail(BaseModel):
     """A parcel with everything known about it."""
 
     parcel: ParcelOut
+    estimated_delivery: EstimateOut | None = Field(
+        None, description="The delivery window of a parcel in flight; null when finished or nothing is learned yet."
+    )
     timeline: list[EventOut] = Field(description="Carrier scans, oldest first.")
     anomalies: list[AnomalyOut]
     tickets: list[TicketOut]

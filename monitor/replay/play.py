@@ -12,14 +12,16 @@ import contextlib
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import IO, Any
 
 import click
 
 from monitor import config as config_module
 from monitor.replay.runner import replay
-from monitor.replay.scenario import ScenarioError, Survey, steps, survey
+from monitor.replay.scenario import ScenarioError, Step, Survey, steps, survey
+from monitor.replay.warmup import learn_from as learn_from_steps
 
 #: Files of more lines than this get a progress bar (when stderr is a terminal): about five seconds of play.
 PROGRESS_LINES = 50_000
@@ -34,8 +36,16 @@ def play_file(
     database_url: str | None,
     progress: bool | None,
     alerting: Mapping[str, Any],
+    learn_from: Any = None,
+    warmup_until: datetime | None = None,
+    forecast: bool = False,
 ) -> None:
-    """Check and play ``scenario`` (an open text file) to stdout; exit 2 on a bad line."""
+    """Check and play ``scenario`` (an open text file) to stdout; exit 2 on a bad line.
+
+    ``learn_from`` (an open file) and ``warmup_until``: learn route norms first from that file
+    and/or the lines before that moment, which are then not played (``monitor.replay.warmup``).
+    ``forecast``: project the pickup rate hourly against ``[kpi]`` targets (``pickup_rate_forecast`` lines).
+    """
     name = scenario.name
 
     def warn(line: int, message: str) -> None:
@@ -50,12 +60,34 @@ def play_file(
         if not found.steps:
             click.echo(f"error: {name}: the scenario has no lines", err=True)
             sys.exit(2)
+        norms = None
+        if learn_from is not None or warmup_until is not None:
+            history: list[Step] = []
+            if learn_from is not None:
+                try:
+                    history += list(steps(learn_from, strict=False))
+                except ScenarioError as err:
+                    click.echo(f"error: {learn_from.name}: {err}", err=True)
+                    sys.exit(2)
+            if warmup_until is not None:
+                history += [s for s in steps(again(), strict=False) if s.at < warmup_until]
+            try:
+                norms, learned = asyncio.run(learn_from_steps(history, settings.rules, settings.norms,
+                                                              until=warmup_until, alerting=alerting))  # fmt: skip
+            except ValueError as err:
+                click.echo(f"error: --learn-from/--warmup-until: {err}", err=True)
+                sys.exit(2)
+            click.echo(f"warm-up: learned {learned.norms} norm(s) from {learned.parcels} delivered parcel(s)", err=True)
         show = progress if progress is not None else (sys.stderr.isatty() and found.lines > PROGRESS_LINES)
         channels = [c.name for c in settings.channels]
+        lines: Iterable[Step] = steps(again(), strict=False)
+        if warmup_until is not None:
+            lines = (s for s in lines if s.at >= warmup_until)
         with _bar(found, show) as tell:
-            coro = replay(steps(again(), strict=False), settings.rules, sys.stdout, channels=channels,
+            coro = replay(lines, settings.rules, sys.stdout, channels=channels,
                           database_url=database_url, summary=summary, alerting=alerting, survey=found,
-                          progress=tell)  # fmt: skip
+                          progress=tell, norms=norms,
+                          forecast=settings.kpi.pickup_target if forecast else None)  # fmt: skip
             asyncio.run(coro)
 
 

@@ -21,6 +21,8 @@ from carriers.model import RETURN_STATUSES, Status
 from carriers.sandbox import SandboxCarrier
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.clock import SimulatedClock
+from monitor.kpi.watch import ForecastWatch
+from monitor.norms.model import NormBook
 from monitor.replay.scenario import Step, Survey, Verdict
 from monitor.rules.engine import PROBLEM_STATUSES, state_of
 from monitor.rules.ruleset import RuleSet
@@ -93,8 +95,16 @@ class Replay:
         survey: Survey | None = None,
         progress: Callable[[int], None] | None = None,
         batching: bool = True,
+        norms: NormBook | None = None,
+        forecast: Callable[[str], float] | None = None,
     ):
         """``sla`` (``[tickets.sla]``): also tell of overdue tickets at their minute, as the daemon's job does.
+
+        ``norms``: route norms learned before the run (``--learn-from``, ``--warmup-until``): slow_for_route fires.
+
+        ``forecast`` (each shop's pickup-rate target, ``--forecast``): project the pickup rate at
+        every whole hour, as the daemon's hourly job does, and tell of ``pickup_rate_forecast``
+        crossings (local days in the scenario's own offset).
 
         ``survey``: the checking pass over a streamed file (without it ``steps`` is read whole
         here); ``progress(lines)`` is told how many more lines were played; ``batching=False``
@@ -115,20 +125,27 @@ class Replay:
         for carrier, tracking_no in sorted(survey.verdicts):
             self.carriers[carrier].expect_verdict_later(tracking_no)
         recorders = {name: RecordingChannel(name) for name in channels}
-        self.monitor = Monitor(store, rules, self.clock, self.carriers, recorders, **(alerting or {}))
+        self.monitor = Monitor(store, rules, self.clock, self.carriers, recorders, **(alerting or {}), norms=norms)
         self.store = store
         self.sla = None
         if sla is not None:
             n = self.monitor.notifier
             self.sla = SlaWatch(store, self.clock, sla, n.channels, n.route, n.quiet_hours)
             self.monitor.tickets.deadline = sla.due  # new and reopened tickets get their deadline
+        self.forecast: ForecastWatch | None = None
+        self._next_forecast: datetime | None = None
+        if forecast is not None:
+            n = self.monitor.notifier
+            self.forecast = ForecastWatch(store, self.clock, self.display_tz, forecast, n.channels, n.route,
+                                          n.quiet_hours)  # fmt: skip
+            self._next_forecast = _next_hour(survey.first.at)
         self.counts: Counter[str] = Counter()
         self.rule_counts: Counter[str] = Counter()
         self._last_activity = 0
         self._progress = progress
         #: Batches need a next due moment that only writes we see can move: no SLA watch (its
         #: moment moves with quiet hours).
-        self._batching = batching and self.sla is None
+        self._batching = batching and self.sla is None and self.forecast is None
         self._due: datetime | None = None  # the earliest rule deadline, outbox attempt or notification
         self._due_send: datetime | None = None  # the earliest outbox attempt or notification
         self._fresh = False  # the two were read from the store after the last write
@@ -304,6 +321,8 @@ class Replay:
             if self.sla is not None:
                 moments = [m for m in (self._due, self.sla.next_due(uow, self.clock.now())) if m is not None]
                 self._due = min(moments, default=None)
+        if self._next_forecast is not None:  # the forecast's next whole hour is due like a deadline
+            self._due = min(m for m in (self._due, self._next_forecast) if m is not None)
 
     async def _apply(self, step: Step) -> None:
         if step.kind == "shipment":
@@ -336,6 +355,9 @@ class Replay:
             await self.monitor.run_actions()
             if self.sla is not None:
                 await self.sla.run()
+            if self.forecast is not None and self._next_forecast is not None and moment >= self._next_forecast:
+                await self.forecast.run()
+                self._next_forecast = _next_hour(moment)
             self._flush()
             self._requery()
             previous = moment
@@ -369,6 +391,11 @@ class Replay:
         }
 
 
+def _next_hour(moment: datetime) -> datetime:
+    """Return the first whole hour after ``moment``."""
+    return moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
 def _scratch(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA synchronous=OFF")
 
@@ -386,6 +413,8 @@ async def replay(
     survey: Survey | None = None,
     progress: Callable[[int], None] | None = None,
     batching: bool = True,
+    norms: NormBook | None = None,
+    forecast: Callable[[str], float] | None = None,
 ) -> Mapping[str, Any]:
     """Replay ``steps`` into ``out``; a fresh SQLite file unless ``database_url`` is given.
 
@@ -399,7 +428,8 @@ async def replay(
             event.listen(engine, "connect", _scratch)
         try:
             upgrade(engine)
-            run = Replay(steps, rules, channels, Store(engine), out, alerting, sla, survey, progress, batching)
+            run = Replay(steps, rules, channels, Store(engine), out, alerting, sla, survey, progress, batching, norms,
+                         forecast)  # fmt: skip
             try:
                 await run.run()
             finally:

@@ -27,6 +27,7 @@ RULE_IDS = (
     "delivery_overdue",
     "lost_suspected",
     "intercept_failed",
+    "slow_for_route",
 )
 ACTION_KINDS = ("ticket", "alert", "reshipment_suggestion")
 SEVERITIES = ("info", "warning", "critical")
@@ -121,6 +122,7 @@ class RuleTables(Table):
     delivery_overdue: RuleTable | None = None
     lost_suspected: RuleTable | None = None
     intercept_failed: RuleTable | None = None
+    slow_for_route: RuleTable | None = None
 
 
 class RegionsTable(Table):

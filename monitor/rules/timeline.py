@@ -7,7 +7,7 @@ so that time-driven rules are an indexed query.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -27,7 +27,14 @@ STAGE = {
     Status.DELIVERED: 7,
     Status.RETURNED: 8,
 }
-DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+DEADLINE_COLUMNS = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due", "slow_due")
+#: The phase of a parcel's journey whose learned gap (``monitor.norms``) bounds its silence in each status.
+SILENCE_PHASE = {
+    Status.PENDING: "ship_to_pickup",
+    Status.PICKED_UP: "pickup_to_first_transit",
+    Status.IN_TRANSIT: "transit_gap",
+    Status.OUT_FOR_DELIVERY: "ofd_to_delivered",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +90,15 @@ class Schedule:
     held: bool
 
 
-def deadlines(state: ParcelState, schedule: Schedule, t: Thresholds) -> dict[str, datetime | None]:
-    """Return the moment each time-driven rule fires for this parcel, None when not armed."""
+def deadlines(
+    state: ParcelState, schedule: Schedule, t: Thresholds, gaps: Mapping[str, float] | None = None
+) -> dict[str, datetime | None]:
+    """Return the moment each time-driven rule fires for this parcel, None when not armed.
+
+    ``gaps``: the route's learned silence per phase, in seconds (``monitor.norms``). It arms
+    ``slow_due`` only when it comes before the fixed line (pickup deadline, stall or lost), so
+    the learned rule can only warn earlier than the platform's, never later nor twice.
+    """
     due: dict[str, datetime | None] = dict.fromkeys(DEADLINE_COLUMNS)
     status = Status(state.status)
     if schedule.held or status in TERMINAL_STATUSES:
@@ -96,6 +110,8 @@ def deadlines(state: ParcelState, schedule: Schedule, t: Thresholds) -> dict[str
     if schedule.promised_delivery is not None and status not in RETURN_STATUSES:
         due["delivery_due"] = schedule.promised_delivery
     last = state.last_event_at
+    if gaps and status is Status.PENDING:  # a label printed is no scan: the silence runs from shipping
+        due["slow_due"] = _slow(schedule.shipped_at, gaps.get(SILENCE_PHASE[status]), due["pickup_risk_due"])
     if last is None:
         return due
     region = schedule.region_class
@@ -113,4 +129,15 @@ def deadlines(state: ParcelState, schedule: Schedule, t: Thresholds) -> dict[str
         due["stall_due"] = last + timedelta(hours=stall)
     if lost is not None:
         due["lost_due"] = last + timedelta(hours=lost)
+    phase = SILENCE_PHASE.get(status)
+    if gaps and phase is not None and status is not Status.PENDING:
+        due["slow_due"] = _slow(last, gaps.get(phase), due["stall_due"] or due["lost_due"])
     return due
+
+
+def _slow(since: datetime, gap: float | None, fixed: datetime | None) -> datetime | None:
+    """Return ``since`` + the learned gap when that comes before the ``fixed`` deadline, else None."""
+    if gap is None or fixed is None:
+        return None
+    slow = since + timedelta(seconds=gap)
+    return slow if slow < fixed else None
