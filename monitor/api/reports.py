@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from monitor.api.context import Ctx, text_path, text_query
 from monitor.api.errors import ApiError
 from monitor.api.schemas import errors
+from monitor.kpi.forecast import build_forecast, forecast_json
 from monitor.reports import build_report, report_json
 
 router = APIRouter(tags=["reports"])
@@ -45,6 +46,22 @@ async def _report(ctx: Any, days: int, shop: str | None, carrier: str | None) ->
 async def all_reports(ctx: Ctx, days: Days = 7, shop: Shop = None, carrier: Carrier = None) -> dict[str, Any]:
     """Return every report of the window."""
     return await _report(ctx, days, shop, carrier)
+
+
+@router.get(
+    "/reports/pickup-forecast",
+    summary="Pickup-rate forecast",
+    description="Each shop's rolling 30-day 24-hour pickup rate projected for each of the next 7 local days: "
+    "`low`/`point`/`high` (pending parcels all late / at the shop's on-time share of the last 4 weeks / all in "
+    "time, and the same weekday's volume of the last 4 weeks, least to most), against the shop's target "
+    "(`[kpi] pickup_rate_target`); `needed` is how many of the parcels pending now must be picked up in time to "
+    "keep the point at target (null: not enough are pending). `below_day`: the first day below target.",
+    responses=errors(401, 422),
+)
+async def pickup_forecast(ctx: Ctx, shop: Shop = None) -> dict[str, Any]:
+    """Return the week ahead (defined before ``/reports/{name}``, which would take the path)."""
+    forecast = await ctx.offload(build_forecast, ctx.store, ctx.clock, ctx.timezone, ctx.kpi.pickup_target, shop)
+    return forecast_json(forecast)
 
 
 @router.get(

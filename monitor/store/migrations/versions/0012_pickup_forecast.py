@@ -4,8 +4,10 @@ Revision ID: 0012
 Revises: 0011
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
+
+from monitor.store.types import UTCDateTime
 
 revision = "0012"
 down_revision = "0011"
@@ -14,8 +16,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "pickup_forecast",
+        sa.Column("shop", sa.String(length=64), nullable=False),
+        sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("alerted", sa.String(length=8), nullable=False),
+        sa.Column("below_day", sa.Date(), nullable=True),
+        sa.Column("point", sa.Float(), nullable=True),
+        sa.Column("target", sa.Float(), nullable=False),
+        sa.Column("needed", sa.Integer(), nullable=True),
+        sa.Column("pending", sa.Integer(), nullable=False),
+        sa.Column("since", UTCDateTime(), nullable=True),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("shop"),
+    )
+    # the forecast reads parcels whose pickup deadline is still ahead: a range scan, not every parcel
+    op.create_index("ix_parcel_pickup_deadline", "parcel", ["pickup_deadline"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_parcel_pickup_deadline", table_name="parcel")
+    op.drop_table("pickup_forecast")
