@@ -72,27 +72,71 @@ def main() -> None:
 @click.option("--database-url", help="Replay into this (empty) database instead of a temporary SQLite file.")
 @click.option("--verbose", is_flag=True, help="Log what the engine does to stderr.")
 @click.option("--strict", is_flag=True, help="A key unknown for its line's kind is an error (default: a warning).")
-@click.option("--progress/--no-progress", default=None,
-              help="A progress bar on stderr (default: for long files when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar on stderr (default: for long files when stderr is a terminal).",
+)
+@click.option(
+    "--learn-from",
+    "learn_from",
+    type=click.File("r", encoding="utf-8"),
+    help="Learn route norms from this scenario (e.g. last month) before playing (docs/norms.md).",
+)
+@click.option(
+    "--warmup-until",
+    "warmup_until",
+    metavar="TIME",
+    help="Learn route norms from the lines before TIME (ISO 8601 with offset); play the rest.",
+)
+@click.option(
+    "--forecast",
+    is_flag=True,
+    help="Project each shop's pickup rate every hour; print pickup_rate_forecast crossings ([kpi] target).",
+)
 def replay(scenario: click.utils.LazyFile, config_path: str | None, summary: bool, database_url: str | None,
-           verbose: bool, strict: bool, progress: bool | None) -> None:  # fmt: skip
+           verbose: bool, strict: bool, progress: bool | None, learn_from: click.utils.LazyFile | None,
+           warmup_until: str | None, forecast: bool) -> None:  # fmt: skip
     """Run SCENARIO.jsonl through the real rules on a simulated clock (see docs/replay.md)."""
+    from datetime import datetime
+
     from monitor.replay.play import play_file
 
+    until = None
+    if warmup_until is not None:
+        try:
+            until = datetime.fromisoformat(warmup_until)
+        except ValueError:
+            until = None
+        if until is None or until.tzinfo is None:
+            click.echo(f"error: --warmup-until: expected ISO 8601 with an offset, got {warmup_until!r}", err=True)
+            sys.exit(2)
     settings = _settings(config_path)
     configure(settings.log_format, "info" if verbose else "warning")
     play_file(scenario, settings, strict=strict, summary=summary, database_url=database_url, progress=progress,
-              alerting=alerting(settings))  # fmt: skip
+              alerting=alerting(settings), learn_from=learn_from, warmup_until=until, forecast=forecast)  # fmt: skip
 
 
 @main.command()
 @config_option
-@click.option("--demo", is_flag=True,
-              help="Stream simulated parcels through the sandbox carrier on a fast clock (a temporary database).")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="How much faster than the wall clock the monitor's clock runs (demo default 3600: 1 s = 1 h).")
-@click.option("--for", "stop_after", type=click.FloatRange(min=0), default=None,
-              help="Stop after this many seconds (demo default 90; 0 runs until Ctrl-C / SIGTERM).")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Stream simulated parcels through the sandbox carrier on a fast clock (a temporary database).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="How much faster than the wall clock the monitor's clock runs (demo default 3600: 1 s = 1 h).",
+)
+@click.option(
+    "--for",
+    "stop_after",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop after this many seconds (demo default 90; 0 runs until Ctrl-C / SIGTERM).",
+)
 @click.option("--listen", help="host:port of the HTTP API (default: api.listen, 127.0.0.1:8080).")
 @click.option("--no-migrate", is_flag=True, help="Do not upgrade the database schema at start-up.")
 def run(config_path: str | None, demo: bool, speed: float | None, stop_after: float | None, listen: str | None,
@@ -281,6 +325,7 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     """
     from monitor import importing
     from monitor.clock import SystemClock
+    from monitor.norms.model import NormBook
     from monitor.shipments import ShipmentBook
     from monitor.store.store import Store
 
@@ -302,7 +347,7 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     if store is None or dry_run:
         book: importing.DryRun | ShipmentBook = importing.DryRun(store)
     else:
-        book = ShipmentBook(store, settings.rules, SystemClock())
+        book = ShipmentBook(store, settings.rules, SystemClock(), NormBook.load(store, settings.norms))
     clear = "\r\x1b[K" if sys.stderr.isatty() else ""  # error lines overwrite the bar, which redraws below
 
     def bad(row: importing.BadRow) -> None:
@@ -311,7 +356,12 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     try:
         with click.progressbar(length=checked.rows, label=f"importing {csv_path}", file=sys.stderr) as bar:
             summary = importing.import_rows(
-                importing.rows(checked), settings.carriers, book.add, batch_size, bad, bar.update,
+                importing.rows(checked),
+                settings.carriers,
+                book.add,
+                batch_size,
+                bad,
+                bar.update,
                 importing.stored_orders(store) if store is not None else None,
             )
     finally:
@@ -337,8 +387,11 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
 @click.option("--shop", help="Only this shop.")
 @click.option("--carrier", help="Only this carrier.")
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def report(config_path: str | None, days: int, shop: str | None, carrier: str | None, output: str) -> None:
-    """Print the 24-hour pickup rate, intercepts and anomalies of the last N days."""
+@click.option("--forecast", is_flag=True, help="Instead: each shop's 30-day pickup rate for the next 7 days.")
+def report(
+    config_path: str | None, days: int, shop: str | None, carrier: str | None, output: str, forecast: bool
+) -> None:
+    """Print the 24-hour pickup rate, intercepts and anomalies of the last N days (or, --forecast, the week ahead)."""
     import json
 
     from monitor.clock import SystemClock
@@ -350,6 +403,16 @@ def report(config_path: str | None, days: int, shop: str | None, carrier: str | 
     engine = _open_database(settings, create=False)
     if engine is None:
         _empty(settings, "nothing to report (`run`, `import` or `db upgrade` create it)")
+        return
+    if forecast:
+        from monitor.kpi.forecast import build_forecast, forecast_json, render_forecast
+
+        try:
+            ahead = build_forecast(Store(engine), SystemClock(), settings.timezone, settings.kpi.pickup_target, shop)
+        finally:
+            engine.dispose()
+        click.echo(json.dumps(forecast_json(ahead), ensure_ascii=False, indent=2) if output == "json"
+                   else render_forecast(ahead))  # fmt: skip
         return
     try:
         result = build_report(Store(engine), SystemClock(), days, settings.timezone, shop, carrier)
@@ -552,3 +615,66 @@ def user_token(name: str, config_path: str | None, label: str, revoke_id: str | 
     click.echo(f"token {issued.token_id} of {issued.login}: shown once, store it now (only its hash is kept)",
                err=True)  # fmt: skip
     click.echo(issued.token)
+
+
+@main.group()
+def routes() -> None:
+    """Learn and show each route's normal pace from delivered parcels (docs/norms.md)."""
+
+
+@routes.command("learn")
+@config_option
+def routes_learn(config_path: str | None) -> None:
+    """Learn the route norms now from parcels delivered in the window ([norms] window_days)."""
+    from monitor.clock import SystemClock
+    from monitor.norms.learn import learn
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    engine = _open_database(settings, create=False)
+    if engine is None:
+        _empty(settings, "no parcels to learn from")
+        sys.exit(1)
+    try:
+        result = learn(Store(engine), SystemClock().now(), settings.norms)
+    finally:
+        engine.dispose()
+    click.echo(f"learned {result.norms} norm(s) from {result.parcels} delivered parcel(s), {result.samples} sample(s),"
+               f" in {result.seconds:.1f} s (window {settings.norms.window_days} days)")  # fmt: skip
+
+
+@routes.command("show")
+@config_option
+@click.option("--carrier", help="Only this carrier.")
+@click.option("--from", "origin", metavar="PROVINCE", help="Origin province (with --to: the norm each phase uses).")
+@click.option("--to", "dest", metavar="PROVINCE", help="Destination province.")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def routes_show(config_path: str | None, carrier: str | None, origin: str | None, dest: str | None,
+                output: str) -> None:  # fmt: skip
+    """Print the learned norms in hours; with --from and --to, the chain's pick per phase for that route."""
+    import json
+
+    from monitor.norms.model import NormBook
+    from monitor.norms.show import render, select_norms
+    from monitor.store.store import Store
+
+    settings = _settings(config_path)
+    configure(settings.log_format, "warning")
+    engine = _open_database(settings, create=False)
+    if engine is None:
+        _empty(settings, "no route norms learned")
+        return
+    try:
+        book = NormBook.load(Store(engine), settings.norms)
+    finally:
+        engine.dispose()
+    try:
+        norms = select_norms(book, settings.rules, carrier, origin, dest)
+    except ValueError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    if output == "json":
+        click.echo(json.dumps([n.as_dict() for n in norms], ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(norms))

@@ -22,6 +22,7 @@ from monitor.alerts.channels.catalog import parse_settings
 from monitor.alerts.routing import DURATION, Route, default_route, parse_route
 from monitor.alerts.timing import QuietHours
 from monitor.errors import ConfigError, RuleConfigError
+from monitor.norms.settings import NormSettings
 from monitor.rules.ruleset import RuleSet, RulesTable, build_ruleset
 from monitor.tables import Table, check, line_of, number, one_of, validate, whole_at_least
 from monitor.tickets.settings import TicketSettings
@@ -123,6 +124,20 @@ class InterceptSettings:
     fresh_track_seconds: float = 2.0
 
 
+@dataclass(frozen=True, slots=True)
+class KpiSettings:
+    """What the KPIs are held against: the 24-hour pickup rate each shop must reach (the 指标 page's target line)."""
+
+    #: The share of parcels due that must be picked up by their deadline, for a shop not named below.
+    pickup_rate_target: float = 0.95
+    #: Shop name → its own target (``[kpi.shops."<shop>"]``).
+    shops: dict[str, float] = field(default_factory=dict)
+
+    def pickup_target(self, shop: str) -> float:
+        """Return the 24-hour pickup rate ``shop`` is held to."""
+        return self.shops.get(shop, self.pickup_rate_target)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs, validated."""
@@ -146,6 +161,8 @@ class Settings:
     intercepts: InterceptSettings = field(default_factory=InterceptSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     tickets: TicketSettings = field(default_factory=TicketSettings)
+    norms: NormSettings = field(default_factory=NormSettings)
+    kpi: KpiSettings = field(default_factory=KpiSettings)
 
 
 def data_dir(environ: Mapping[str, str]) -> Path:
@@ -261,6 +278,22 @@ class InterceptsTable(Table):
     stuck_after_minutes: Whole = 15
     stale_after_minutes: WholeOrZero = 5
     fresh_track_seconds: Annotated[float, check(lambda v: number(v) and 0 < v <= 30, "seconds in (0, 30]")] = 2.0
+
+
+Share = Annotated[float, check(lambda v: number(v) and 0 < v <= 1, "a share above 0 and at most 1, such as 0.95")]
+
+
+class KpiShopTable(Table):
+    """``[kpi.shops."<shop>"]``: one shop's own targets."""
+
+    pickup_rate_target: Share
+
+
+class KpiTable(Table):
+    """``[kpi]``: the targets the 指标 page draws (a share, 0.95 = 95 %)."""
+
+    pickup_rate_target: Share = 0.95
+    shops: dict[str, KpiShopTable] = Field(default_factory=dict)
 
 
 class QuietHoursTable(Table):
@@ -398,6 +431,8 @@ class ConfigFile(Table):
     retention: RetentionTable = RetentionTable()
     intercepts: InterceptsTable = InterceptsTable()
     tickets: TicketSettings = TicketSettings()  # monitor.tickets.settings
+    norms: NormSettings = NormSettings()  # monitor.norms.settings
+    kpi: KpiTable = KpiTable()
 
 
 def load(path: str | Path | None, environ: Mapping[str, str]) -> Settings:
@@ -471,6 +506,8 @@ def _build(source: str, raw: dict[str, Any], environ: Mapping[str, str]) -> Sett
         intercepts=InterceptSettings(**file.intercepts.model_dump()),
         database=DatabaseSettings(**file.database.model_dump(exclude={"url"})),
         tickets=file.tickets,
+        norms=file.norms,
+        kpi=KpiSettings(file.kpi.pickup_rate_target, {s: t.pickup_rate_target for s, t in file.kpi.shops.items()}),
     )
 
 

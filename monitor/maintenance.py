@@ -138,6 +138,22 @@ def purge_finished(
     return result
 
 
+def purge_sessions(store: Store, now: datetime) -> int:
+    """Delete console sessions that ended (logged out, revoked, or idle past their limit); return how many.
+
+    A session is an ``api_token`` row (label ``console``), one per login: without this the table
+    grows for ever. Live sessions, and API tokens of any other label (revoked ones stay listed
+    for the record), are kept. ``now`` is the wall clock the sessions are checked against.
+    """
+    from monitor.console.sessions import IDLE, LABEL  # the console owns what a session is
+    from monitor.people.store import Accounts
+
+    with store.begin() as uow:
+        deleted = Accounts(uow).delete_finished_tokens(LABEL, revoked_before=now, idle_before=now - IDLE)
+    log.info("retention.sessions_purged", deleted=deleted)
+    return deleted
+
+
 def counted_days(parcel: Any, times: Iterable[datetime], tz: tzinfo) -> set[date]:
     """Return the local days a parcel counts on in the figures, as the live queries count it.
 

@@ -272,9 +272,7 @@ def test_a_number_under_another_order_is_reported_not_known(config: Path, store:
 def test_a_number_twice_in_one_batch_under_two_orders(config: Path, store: Store, tmp_path: Path) -> None:
     path = tmp_path / "twice.csv"
     path.write_text(
-        HEADER
-        + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n"
-        + "B1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n",
+        HEADER + "A1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n" + "B1,sf,SF1,2026-11-11T09:00:00+08:00,旗舰店,10\n",
         encoding="utf-8",
     )
     result = run(config, str(path), "--dry-run")

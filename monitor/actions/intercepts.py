@@ -134,6 +134,37 @@ class Interceptor:
         else:
             self._request(uow, parcel, refund_id, None)
 
+    def by_hand(self, uow: UnitOfWork, parcel_id: int, login: str) -> tuple[Decision, str | None]:
+        """Intercept one parcel because a person asked (the console's 立即拦截); return what was decided.
+
+        The refund path's own steps: not picked up → held (the warehouse ticket), in transit → the
+        carrier call in the outbox. Exactly once: a parcel with an open intercept gets nothing new
+        (``already`` and that intercept's state) — clicking twice, or two people at once, makes one
+        intercept; the partial unique index settles a race. A delivered or returning parcel is
+        refused without a row. The intercept's ``refund_id`` is ``manual:<parcel>:<n>`` (no refund
+        row: nothing was refunded); the second value is it when something was queued.
+        """
+        parcel = uow.parcel(parcel_id)
+        if parcel is None:
+            raise LookupError(parcel_id)
+        opened = uow.open_intercept_of(parcel.id)
+        if opened is None and parcel.status == Status.DELIVERED:
+            return Decision(parcel.carrier, parcel.tracking_no, "skipped", "delivered"), None
+        if opened is None and parcel.status in RETURN_STATUSES:
+            return Decision(parcel.carrier, parcel.tracking_no, "skipped", "already_returning"), None
+        if opened is None:  # two at once compute the same id: the loser's insert does nothing
+            refund_id = f"manual:{parcel.id}:{len(uow.intercepts_of_parcel(parcel.id)) + 1}"
+            if parcel.picked_up_at is None:
+                self._hold(uow, parcel, refund_id)
+            else:
+                self._request(uow, parcel, refund_id, None)
+            opened = uow.open_intercept_of(parcel.id)
+            if opened is not None and opened.refund_id == refund_id:
+                self._note(uow, parcel, "intercept_by_hand", refund_id=refund_id, login=login)
+                return Decision(parcel.carrier, parcel.tracking_no, opened.state), refund_id
+        state = opened.state if opened is not None else "unknown"
+        return Decision(parcel.carrier, parcel.tracking_no, "already", state), None
+
     def decisions(self, uow: UnitOfWork, refund_id: str) -> list[Decision]:
         """Return what a refund led to, per parcel (a joined one names the intercept it joined)."""
         rows = uow.intercepts_of_refund(refund_id)
@@ -310,13 +341,15 @@ class Interceptor:
             await self.health.announce(carrier)
 
     async def _carrier_answered(self, carrier: str) -> None:
-        """A call went through: a paused carrier is up again, and its waiting intercepts resume."""
+        """A call went through: a paused carrier is up again, and its waiting intercepts resume.
+
+        ``succeeded`` also keeps the carrier's last success fresh (the 快递公司 page) when it was up.
+        """
         if self.health is None:
             return
-        before = await self.store.offload(self.health.get, carrier)
+        before = await self.store.offload(self.health.succeeded, carrier)
         if before.state == "up" and before.alerted == "up":
             return
-        await self.store.offload(self.health.succeeded, carrier)
         await self.health.announce(carrier)
 
     # -- verdicts and following -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from monitor import console
 from monitor.api import (
     anomalies,
+    carriers,
     docs,
     errors,
     health,
@@ -27,6 +28,7 @@ from monitor.api import (
     push,
     refunds,
     reports,
+    routes,
     shipments,
     tickets,
 )
@@ -46,6 +48,8 @@ AUTHENTICATED: tuple[APIRouter, ...] = (
     tickets.router,
     intercepts.router,
     reports.router,
+    carriers.router,
+    routes.router,
 )
 #: Routers under /api/v1 that authenticate each request by a signature over its body instead.
 SIGNED: tuple[APIRouter, ...] = (refunds.router, push.router)
@@ -55,8 +59,9 @@ BODY_SCHEMAS = (ShipmentIn, ShipmentBatchIn, RefundIn, ResolveIn, TicketPatchIn,
 TAGS: list[dict[str, Any]] = [
     {"name": "shipments", "description": "Tell the monitor what you shipped."},
     {"name": "refunds", "description": "The signed refund webhook: refund-only requests intercept parcels at once."},
-    {"name": "carriers", "description": "Carrier push callbacks, authenticated by the carrier's own signature."},
+    {"name": "carriers", "description": "Carrier health, quota, unknown codes; push callbacks signed by the carrier."},
     {"name": "parcels", "description": "Parcels with their carrier timeline and everything the monitor did."},
+    {"name": "routes", "description": "Each route's normal pace, learned from delivered parcels (slow_for_route)."},
     {"name": "anomalies", "description": "What the rules found; acknowledge and resolve."},
     {"name": "tickets", "description": "Internal tickets for ops staff and the warehouse."},
     {"name": "intercepts", "description": "Parcels stopped (or held, or skipped) because of a refund-only request."},

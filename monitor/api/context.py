@@ -16,7 +16,7 @@ from fastapi import Depends, Path, Query, Request
 
 from monitor.api.errors import ApiError
 from monitor.clock import Clock
-from monitor.config import ApiSettings
+from monitor.config import ApiSettings, KpiSettings, Settings
 from monitor.metrics import Metrics
 from monitor.service import Monitor
 from monitor.store.store import Store
@@ -58,6 +58,10 @@ class ApiContext:
     #: Days in reports are local days of this zone (the settings' ``timezone``).
     timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     wall: Clock | None = None
+    #: The targets the console's 指标 page draws (the settings' ``[kpi]``).
+    kpi: KpiSettings = field(default_factory=KpiSettings)
+    #: The whole loaded configuration, for the console's read-only 设置 page (None: not shown).
+    config: Settings | None = None
 
     def wall_now(self) -> datetime:
         """Return the real time that remote parties' timestamps are checked against."""

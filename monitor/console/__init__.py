@@ -16,7 +16,7 @@ STATIC_URL = "/console/static"
 
 
 #: The console's page modules, each with its own ``router``: one room per screen.
-PAGE_MODULES = ("pages",)
+PAGE_MODULES = ("pages", "kpis", "ops", "forecast")
 
 
 def _routers() -> list[APIRouter]:

@@ -24,13 +24,17 @@ from monitor.api.parcels import _detail as parcel_detail
 from monitor.api.schemas import TicketOut
 from monitor.console import sessions
 from monitor.console.catalog import DEFAULT, LANGUAGES, translator
+from monitor.console.configview import effective
+from monitor.people import passwords
 from monitor.people.accounts import People
 from monitor.people.audit import acting_as
 from monitor.people.errors import PeopleError
 from monitor.people.model import Role
 from monitor.people.roles import Permission, can
+from monitor.rules.ruleset import SEVERITIES
 from monitor.store.store import P, UnitOfWork
 from monitor.store.views import Views
+from monitor.store.views import read as read_views
 from monitor.tickets import UNSET, TicketChange
 from monitor.tickets.book import TITLES
 from monitor.tickets.errors import TicketError
@@ -95,7 +99,7 @@ def _render(request: Request, name: str, status: int = 200, session: sessions.Se
         return _span(now - since)
 
     def rule_label(rule: str) -> str:
-        return TITLES.get(rule, rule) if lang == "zh" else rule
+        return _rule_label(lang, rule)
 
     values.setdefault("message", "")
     html = TEMPLATES.get_template(name).render(
@@ -111,6 +115,11 @@ def _render(request: Request, name: str, status: int = 200, session: sessions.Se
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return response
+
+
+def _rule_label(lang: str, rule: str) -> str:
+    """Return a rule's Chinese name (monitor.tickets.book.TITLES) on a Chinese page, its id otherwise."""
+    return TITLES.get(rule, rule) if lang == "zh" else rule
 
 
 def _session_cookie(response: Response, request: Request, token: str) -> None:
@@ -226,7 +235,7 @@ async def logout(request: Request) -> Response:
 
 # -- 工作台 ---------------------------------------------------------------------------------
 
-FILTERS = ("rule", "shop", "carrier", "assignee")
+FILTERS = ("rule", "shop", "carrier", "assignee", "severity")
 
 
 def _queue_filters(request: Request, login: str) -> tuple[str, dict[str, Any]]:
@@ -235,6 +244,8 @@ def _queue_filters(request: Request, login: str) -> tuple[str, dict[str, Any]]:
     view = query.get("view", "mine")
     view = view if view in ("mine", "unassigned", "all") else "mine"
     filters: dict[str, Any] = {k: (query.get(k) or "").strip()[:64] or None for k in FILTERS}
+    if filters["severity"] not in SEVERITIES:  # the page offers only these: anything else filters nothing
+        filters["severity"] = None
     if view == "mine":
         filters["assignee"] = login
     elif view == "unassigned":
@@ -266,7 +277,8 @@ async def queue(request: Request) -> Response:
     query = request.query_params
     kept = urlencode([(k, v) for k, v in query.multi_items() if k not in ("message", "sig", "after", "lang")])
     return _render(request, "queue.html", session=session, view=view, query=query, kept=kept, newest=newest,
-                   outcomes=OUTCOME_LABELS, message=_message(request, session), **data)  # fmt: skip
+                   outcomes=OUTCOME_LABELS, message=_message(request, session), severities=SEVERITIES,
+                   can_anomalies=can(session.principal, Permission.ANOMALIES), **data)  # fmt: skip
 
 
 @router.get("/queue/poll.json")
@@ -286,12 +298,25 @@ async def queue_poll(request: Request) -> Response:
          "created_at": t.created_at.astimezone(ctx.timezone).strftime("%Y-%m-%d %H:%M")}
         for t in data["tickets"] if t.id > last
     ]  # fmt: skip
-    return JSONResponse({"counts": data["counts"], "new": fresh})
+    lang = _lang(request)
+    labels = {rule: _rule_label(lang, rule) for rule in {*data["counts"], *(t["rule"] for t in fresh)}}
+    return JSONResponse({"counts": data["counts"], "new": fresh, "labels": labels})
+
+
+def _acknowledge_behind(ctx: ApiContext, ids: list[int]) -> int:
+    """Acknowledge the open anomalies the tickets ``ids`` were opened for; return how many (blocking)."""
+    with read_views(ctx.store) as views:
+        anomalies = sorted({t.anomaly_id for t in views.tickets_by_ids(ids) if t.anomaly_id is not None})
+    return sum(1 for anomaly_id in anomalies if ctx.monitor.acknowledge(anomaly_id))
 
 
 @router.post("/queue/bulk")
 async def queue_bulk(request: Request) -> Response:
-    """Assign or close the ticked tickets, all or nothing (as ``POST /api/v1/tickets/bulk``)."""
+    """Assign or close the ticked tickets, all or nothing (as ``POST /api/v1/tickets/bulk``), or acknowledge.
+
+    Acknowledging (the anomalies behind the ticked tickets) is per anomaly, as on the parcel page:
+    one already acknowledged or resolved is left as it is; the message says how many were.
+    """
     session, refused = await _acting(request, Permission.TICKETS)
     if refused is not None:
         return refused
@@ -302,6 +327,13 @@ async def queue_bulk(request: Request) -> Response:
     raw = [str(v) for v in form.getlist("ids")]
     ids = list(dict.fromkeys(int(v) for v in raw if v.isdigit() and len(v) < 11))[:MAX_BULK]
     action = form.get("action")
+    if action == "acknowledge":
+        if not can(session.principal, Permission.ANOMALIES):
+            return _back(session, back, t("forbidden", role=session.principal.role.value))
+        ctx = _ctx(request)
+        with acting_as(session.principal):
+            done = await ctx.offload(_acknowledge_behind, ctx, ids)
+        return _back(session, back, t("acknowledged", n=done))
     if action == "assign":
         who = str(form.get("assignee") or "").strip().lower()
         change = TicketChange(assignee=who or None)
@@ -361,7 +393,10 @@ async def parcel_page(request: Request, carrier: str, tracking_no: str) -> Respo
     session = await _session(request)
     if session is None:
         return _to_login(request)
-    detail = await _ctx(request).read(lambda views: parcel_detail(views, carrier[:64], tracking_no[:64]))
+    ctx = _ctx(request)
+    detail = await ctx.read(
+        lambda views: parcel_detail(views, carrier[:64], tracking_no[:64], ctx.monitor.norms, ctx.clock.now())
+    )
     if detail is None:
         return _render(request, "search.html", 404, session=session, q=tracking_no, found=[])
     events: dict[int, list[Any]] = {}
@@ -369,7 +404,29 @@ async def parcel_page(request: Request, carrier: str, tracking_no: str) -> Respo
         events.setdefault(event.ticket_id, []).append(event)
     return _render(request, "parcel.html", session=session, d=detail, events=events, outcomes=OUTCOME_LABELS,
                    message=_message(request, session),
-                   can_anomalies=can(session.principal, Permission.ANOMALIES))  # fmt: skip
+                   can_anomalies=can(session.principal, Permission.ANOMALIES),
+                   can_intercept=can(session.principal, Permission.INTERCEPTS))  # fmt: skip
+
+
+@router.post("/parcel/{carrier}/{tracking_no}/intercept")
+async def intercept_now(request: Request, carrier: str, tracking_no: str) -> Response:
+    """立即拦截: ask the carrier to stop this parcel now (held if not picked up), at most one open intercept."""
+    session, refused = await _acting(request, Permission.INTERCEPTS)
+    if refused is not None:
+        return refused
+    assert session is not None
+    ctx, t = _ctx(request), translator(_lang(request))
+    back = f"/parcel/{quote(carrier[:64])}/{quote(tracking_no[:64])}"
+    parcel = await ctx.read(lambda views: views.parcel(carrier[:64], tracking_no[:64]))
+    if parcel is None:
+        return _render(request, "search.html", 404, session=session, q=tracking_no, found=[])
+    with acting_as(session.principal):
+        decision = await ctx.monitor.intercept_now(parcel.id, session.principal.login)
+    if decision.decision == "already":
+        return _back(session, back, t("intercept_already", state=decision.reason))
+    if decision.decision == "skipped":
+        return _back(session, back, t("refused", why=t("intercept_" + decision.reason)))
+    return _back(session, back, t("intercept_done", state=decision.decision))
 
 
 def _parcel_path(form: Any) -> str:
@@ -428,19 +485,67 @@ async def ticket_close(request: Request, ticket_id: int) -> Response:
 # -- 用户 (the first part of 设置) -------------------------------------------------------------
 
 
+async def _admin_page(request: Request) -> tuple[sessions.Session | None, Response | None]:
+    """Return the session of an admin reading a 设置 page, or the answer refusing it (login, role)."""
+    session = await _session(request)
+    if session is None:
+        return None, _to_login(request)
+    if not can(session.principal, Permission.USERS):
+        t = translator(_lang(request))
+        return None, _render(request, "message.html", 403, session,
+                             message=t("forbidden", role=session.principal.role.value))  # fmt: skip
+    return session, None
+
+
+async def _users(request: Request, session: sessions.Session, status: int = 200, message: str = "",
+                 shown: tuple[str, str] | None = None) -> Response:  # fmt: skip
+    """Render the accounts; ``shown`` is (login, password) of a password generated just now, shown this once."""
+    ctx = _ctx(request)
+    accounts = await ctx.offload(People(ctx.store, ctx.clock).accounts)
+    response = _render(request, "users.html", status, session, accounts=accounts, roles=[r.value for r in Role],
+                       message=message or _message(request, session), shown=shown)  # fmt: skip
+    if shown is not None:  # a password on the page: no cache may keep it, the browser's included
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.get("/users")
 async def users_page(request: Request) -> Response:
     """Accounts, for an admin: role, enabled or not, working tokens (never a hash; the mobile masked)."""
-    session = await _session(request)
-    if session is None:
-        return _to_login(request)
-    t = translator(_lang(request))
-    if not can(session.principal, Permission.USERS):
-        return _render(request, "message.html", 403, session, message=t("forbidden", role=session.principal.role.value))
-    ctx = _ctx(request)
-    accounts = await ctx.offload(People(ctx.store, ctx.clock).accounts)
-    return _render(request, "users.html", session=session, accounts=accounts, roles=[r.value for r in Role],
-                   message=_message(request, session))  # fmt: skip
+    session, refused = await _admin_page(request)
+    if refused is not None:
+        return refused
+    assert session is not None
+    return await _users(request, session)
+
+
+def _new_password(form: FormData) -> tuple[str, bool]:
+    """Return the password the admin typed, or a generated one (and whether it was generated)."""
+    typed = str(form.get("password") or "")
+    if form.get("generate") or not typed:
+        return passwords.generate(), True
+    return typed, False
+
+
+@router.post("/users")
+async def user_add(request: Request) -> Response:
+    """Add an account (login, name, role, a password typed or generated and shown once), as done by the admin."""
+    session, refused = await _acting(request, Permission.USERS)
+    if refused is not None:
+        return refused
+    assert session is not None
+    ctx, form, t = _ctx(request), await _form(request), translator(_lang(request))
+    login, name = str(form.get("login") or "")[:64], str(form.get("display_name") or "").strip()[:128]
+    password, generated = _new_password(form)
+    people, by = People(ctx.store, ctx.clock), session.principal
+    try:
+        added = await ctx.offload(lambda: people.add(login, password, by=by, display_name=name or None,
+                                                      role=str(form.get("role") or Role.VIEWER.value)))  # fmt: skip
+    except PeopleError as err:
+        return await _users(request, session, 422, t("refused", why=str(err)))
+    if generated:
+        return await _users(request, session, 201, t("user_added", login=added.login), (added.login, password))
+    return _back(session, "/users", t("user_added", login=added.login))
 
 
 @router.post("/users/{login}")
@@ -454,6 +559,17 @@ async def user_change(request: Request, login: str) -> Response:
     people, by = People(ctx.store, ctx.clock), session.principal
     action, role = str(form.get("action") or ""), str(form.get("role") or "")
     try:
+        if action == "reset":
+            password, generated = _new_password(form)
+            if generated and login.strip().lower() == by.login:  # it would be shown on a page already logged out
+                return _back(session, "/users", t("refused", why=t("type_own_password")))
+            revoked = await ctx.offload(lambda: people.reset_password(login, password, by=by, revoke_tokens=True))
+            done = t("password_reset", login=login.strip().lower(), n=revoked)
+            if login.strip().lower() == by.login:  # their own session went with the rest
+                return RedirectResponse("/login", status_code=303)
+            if generated:
+                return await _users(request, session, 200, done, (login.strip().lower(), password))
+            return _back(session, "/users", done)
         if action == "role":
             await ctx.offload(lambda: people.set_role(login, role, by=by))
         elif action in ("disable", "enable"):
@@ -465,3 +581,24 @@ async def user_change(request: Request, login: str) -> Response:
     except PeopleError as err:
         return _back(session, "/users", t("refused", why=str(err)))
     return _back(session, "/users", t("saved"))
+
+
+# -- 设置: the effective configuration -----------------------------------------------------------
+
+
+@router.get("/settings")
+async def settings_page(request: Request) -> Response:
+    """The configuration the daemon runs with, read-only, every secret masked (admins only)."""
+    session, refused = await _admin_page(request)
+    if refused is not None:
+        return refused
+    assert session is not None
+    config = _ctx(request).config
+    entries = effective(config) if config is not None else []
+    sections: dict[str, list[Any]] = {}
+    for entry in entries:
+        sections.setdefault(entry.key.split(".", 1)[0].split("[", 1)[0], []).append(entry)
+    response = _render(request, "settings.html", session=session, sections=sections,
+                       source=config.source if config is not None else "")  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"
+    return response

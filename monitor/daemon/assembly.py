@@ -24,6 +24,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
+from monitor.norms.model import NormBook
 from monitor.polling import Poller
 from monitor.polling.health import HealthBook
 from monitor.polling.pacing import Sleep
@@ -123,7 +124,8 @@ def build(
     channels = dict(channels) if channels is not None else build_channels(settings, wall, http)
     limits = {c.name: RateLimit(c.rate_limit_per_minute) for c in settings.channels if c.rate_limit_per_minute}
     monitor = Monitor(store, settings.rules, clock, adapters, channels, settings.route, settings.quiet_hours, limits,
-                      intercepts=settings.intercepts, tickets=settings.tickets)  # fmt: skip
+                      intercepts=settings.intercepts, tickets=settings.tickets,
+                      norms=NormBook.load(store, settings.norms))  # fmt: skip
     monitor.defer_actions = True
     monitor.tickets.check_accounts(store)
     metrics = Metrics(store)

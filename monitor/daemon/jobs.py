@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from monitor.daemon.assembly import Runtime
+from monitor.kpi.watch import ForecastWatch
 from monitor.store.store import BACKGROUND
 from monitor.tickets.sla import SlaWatch
 
@@ -38,6 +39,8 @@ class Jobs:
         self.stopping = False
         #: The ticket deadline watch (``monitor.tickets.sla``), set by the daemon.
         self.sla: SlaWatch | None = None
+        #: The pickup-rate forecast and its alert (``monitor.kpi.watch``), set by the daemon.
+        self.forecast: ForecastWatch | None = None
 
     def guarded(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
         """Wrap ``job`` so it never overlaps itself, never raises, and can be waited for."""
@@ -109,20 +112,27 @@ class Jobs:
         await self.rt.monitor.run_actions()
 
     async def rollup(self) -> list[Any]:
-        """Roll the last few (local) days into the daily KPI table.
+        """Roll the last few (local) days into the daily KPI table, then learn the route norms again.
 
         Not just yesterday: a night the daemon was down is caught up the next night, and a
-        late scan that changed a day's figures is counted. Rollups are idempotent.
+        late scan that changed a day's figures is counted. Rollups are idempotent. Learning
+        replaces the ``route_norm`` table (``monitor.norms``) and this process's copy of it.
         """
         from monitor.maintenance import rollup_kpis
+        from monitor.norms.learn import learn
 
+        store, clock, norms = self.rt.store, self.rt.clock, self.rt.monitor.norms
         async with self.singleton("rollup") as mine:
             if not mine:
+                await store.offload(norms.refresh, store)  # another replica learns: take what it learned last
                 return []
             tz = self.rt.settings.timezone
-            today = self.rt.clock.now().astimezone(tz).date()
-            store, clock = self.rt.store, self.rt.clock
-            return [await store.offload(rollup_kpis, store, clock, today - timedelta(days=n), tz) for n in ROLLUP_DAYS]
+            today = clock.now().astimezone(tz).date()
+            days = [today - timedelta(days=n) for n in ROLLUP_DAYS]
+            rolled = [await store.offload(rollup_kpis, store, clock, day, tz) for day in days]
+            await store.offload(learn, store, clock.now(), self.rt.settings.norms)
+            await store.offload(norms.refresh, store)
+            return rolled
 
     async def watchdog(self) -> int:
         """Alert once about every intercept stuck in requested or pending (``[intercepts] stuck_after_minutes``)."""
@@ -140,15 +150,25 @@ class Jobs:
                 return 0
             return await self.sla.run()
 
+    async def pickup_forecast(self) -> int:
+        """Project every shop's 30-day pickup rate for the week ahead; alert once when it crosses the target."""
+        if self.forecast is None:
+            return 0
+        async with self.singleton("pickup_forecast") as mine:
+            if not mine:
+                return 0
+            return await self.forecast.run()
+
     async def retention(self) -> Any:
-        """Delete finished parcels past the retention period (their KPIs stay)."""
-        from monitor.maintenance import purge_finished
+        """Delete finished parcels past the retention period (their KPIs stay), and console sessions that ended."""
+        from monitor.maintenance import purge_finished, purge_sessions
 
         days = self.rt.settings.retention.finished_days
-        if not days:
-            return None
         async with self.singleton("retention") as mine:
             if not mine:
                 return None
             rt = self.rt
+            await rt.store.offload(purge_sessions, rt.store, rt.wall.now())
+            if not days:
+                return None
             return await rt.store.offload(purge_finished, rt.store, rt.clock, days, rt.settings.timezone)

@@ -38,6 +38,7 @@ from monitor.daemon.demo_feed import DemoFeed, hold
 from monitor.daemon.jobs import Jobs
 from monitor.demo import DemoConsole, DemoLines
 from monitor.errors import ConfigError
+from monitor.kpi.watch import ForecastWatch
 from monitor.store.db import exclusive
 from monitor.tickets.sinks import KIND as SINK_KIND
 from monitor.tickets.sinks import SinkSender, build_sinks
@@ -162,7 +163,8 @@ class Daemon:
 
     async def _serve(self, rt: Runtime, sock: socket.socket) -> int:
         ctx = ApiContext(rt.monitor, rt.store, self.clock, self.settings.api, rt.adapters, rt.metrics,
-                         ready=lambda: self.ready, timezone=self.settings.timezone, wall=self.wall)  # fmt: skip
+                         ready=lambda: self.ready, timezone=self.settings.timezone, wall=self.wall,
+                         kpi=self.settings.kpi, config=self.settings)  # fmt: skip
         app = create_app(ctx)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False,
                                 timeout_graceful_shutdown=int(GRACE_SECONDS))  # fmt: skip
@@ -176,6 +178,10 @@ class Daemon:
         self._tickets(rt, jobs)
         scheduler.add_job(jobs.guarded("ticket_deadlines", jobs.ticket_deadlines), self._every(60))
         scheduler.add_job(jobs.guarded("rollup", jobs.rollup), self._daily(0, 10))
+        jobs.forecast = ForecastWatch(rt.store, self.clock, self.settings.timezone, self.settings.kpi.pickup_target,
+                                      rt.channels, self.settings.route, self.settings.quiet_hours,
+                                      self.settings.language)  # fmt: skip
+        scheduler.add_job(jobs.guarded("pickup_forecast", jobs.pickup_forecast), self._every(3600))
         scheduler.add_job(jobs.guarded("retention", jobs.retention), self._daily(3, 30))
         feed = None
         if self.lines is not None:
@@ -197,6 +203,8 @@ class Daemon:
             await jobs.guarded("demo", feed.step)()
         await jobs.guarded("dispatch", jobs.dispatch)()
         self._first_poll = asyncio.create_task(jobs.guarded("poll", jobs.poll)())  # drained like any job
+        # a daemon that was down at 00:10 catches the last days' rollup up now, not the next night
+        self._first_rollup = asyncio.create_task(jobs.guarded("rollup", jobs.rollup)())
         self.ready = True
         log.info("daemon.started", listen=f"{self.settings.api.host}:{self.port}", speed=self.options.speed,
                  carriers=sorted(rt.adapters), channels=sorted(rt.channels))  # fmt: skip
@@ -282,4 +290,3 @@ async def run(settings: Settings, clock: Clock, environ: Mapping[str, str], opti
         await asyncio.sleep(0.02)
     banner(settings, daemon.port, options, out, daemon.feed.example_order if daemon.feed else "")
     return await task
-

@@ -154,14 +154,22 @@ class People:
                 self._record(uow, "account_changed", by, row, fields=sorted(values))
             return account_info(accounts.by_id(row.id))
 
-    def reset_password(self, login: str, password: str, *, by: Principal) -> None:
-        """Give an account a new password (hashed); its tokens keep working."""
+    def reset_password(self, login: str, password: str, *, by: Principal, revoke_tokens: bool = False) -> int:
+        """Give an account a new password (hashed); return how many of its tokens were revoked.
+
+        Its tokens keep working unless ``revoke_tokens``: then every one of them (console sessions
+        and API tokens) is revoked in the same transaction — the console's reset does this, since a
+        password is reset because someone else may know it.
+        """
         hashed = self.passwords.hash(check_password(password))
         with self.store.begin() as uow:
             accounts = Accounts(uow)
             row = self._account(accounts, login)
-            accounts.update(row.id, password_hash=hashed, updated_at=self.clock.now())
-            self._record(uow, "password_reset", by, row)
+            now = self.clock.now()
+            accounts.update(row.id, password_hash=hashed, updated_at=now)
+            revoked = accounts.revoke_all(row.id, now) if revoke_tokens else 0
+            self._record(uow, "password_reset", by, row, tokens_revoked=revoked)
+            return revoked
 
     # -- tokens ---------------------------------------------------------------------------
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 #: argon2-cffi's defaults are RFC 9106's low-memory profile (argon2id, t=3, 64 MiB, p=4): ~50 ms a hash.
 DEFAULT_HASHER = PasswordHasher()
+#: Random bytes of a generated password: 12 bytes are 16 URL-safe characters, 96 bits.
+GENERATED_BYTES = 12
+
+
+def generate() -> str:
+    """Return a new random password, for an admin to hand over once (it is shown, never stored)."""
+    return secrets.token_urlsafe(GENERATED_BYTES)
 
 
 class Passwords:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import Account, ApiToken
@@ -114,6 +114,23 @@ class Accounts:
         mine = (TOK.c.account_id == account_id, TOK.c.token_id == token_id)
         self.conn.execute(update(TOK).where(*mine, TOK.c.revoked.is_(False)).values(revoked=True, revoked_at=at))
         return self.conn.execute(select(TOK.c.id).where(*mine)).first() is not None
+
+    def revoke_all(self, account_id: int, at: datetime) -> int:
+        """Revoke every working token of an account; return how many."""
+        working = (TOK.c.account_id == account_id, TOK.c.revoked.is_(False))
+        return self.conn.execute(update(TOK).where(*working).values(revoked=True, revoked_at=at)).rowcount or 0
+
+    def delete_finished_tokens(self, label: str, revoked_before: datetime, idle_before: datetime) -> int:
+        """Delete tokens labelled ``label`` revoked before ``revoked_before`` or unused since ``idle_before``.
+
+        For console sessions, which end by themselves: their rows would otherwise pile up, one a login.
+        A row still in use is never touched; a token never used is judged by when it was made.
+        """
+        gone = or_(
+            and_(TOK.c.revoked.is_(True), func.coalesce(TOK.c.revoked_at, TOK.c.created_at) < revoked_before),
+            func.coalesce(TOK.c.last_used_at, TOK.c.created_at) < idle_before,
+        )
+        return self.conn.execute(delete(TOK).where(TOK.c.label == label, gone)).rowcount or 0
 
     def touch(self, token_ids: Sequence[str], at: datetime, stale_before: datetime) -> int:
         """Set ``last_used_at`` of tokens last used before ``stale_before`` (or never); return how many.

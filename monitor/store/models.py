@@ -15,13 +15,49 @@ from sqlmodel import Field, SQLModel
 from monitor.store.types import UTCDateTime
 
 ACTIVE_ANOMALY = text("state != 'resolved'")
+#: Parcels still followed (not delivered, not back with the sender): the 快递公司 page counts them per carrier.
+WATCHED_PARCEL = text("status NOT IN ('delivered', 'returned')")
 REPEATING = text("repeat_due_at IS NOT NULL")
+#: Deadline columns indexed only where armed on PostgreSQL (migration 0013): a swept parcel's new row version
+#: adds no entry to the index of a column it clears, and the indexes hold the armed rows, not a million NULLs.
+#: SQLite keeps full indexes, which its ``MIN(column)`` (the next due moment) needs.
+PARTIAL_DEADLINES = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+#: The poll claim's "at risk" parcels, each found through a small partial index (migration 0013).
+PENDING_PICKUP = text("picked_up_at IS NULL")
+HAS_INTERCEPT = text("intercept_state IS NOT NULL")
+#: Delivered parcels, indexed by day for the 指标 page's live count of today (migration 0014).
+DELIVERED = text("delivered_at IS NOT NULL")
 
 
 class Parcel(SQLModel, table=True):
     """One shipped parcel: what the merchant told us, what the carrier said, what is due."""
 
-    __table_args__ = (UniqueConstraint("carrier", "tracking_no", name="uq_parcel_carrier_tracking"),)
+    __table_args__ = (
+        UniqueConstraint("carrier", "tracking_no", name="uq_parcel_carrier_tracking"),
+        Index("ix_parcel_watched_carrier", "carrier", sqlite_where=WATCHED_PARCEL, postgresql_where=WATCHED_PARCEL),
+        *(Index(f"ix_parcel_{c}", c, postgresql_where=text(f"{c} IS NOT NULL")) for c in PARTIAL_DEADLINES),
+        Index(
+            "ix_parcel_pending_pickup",
+            "carrier",
+            "pickup_deadline",
+            sqlite_where=PENDING_PICKUP,
+            postgresql_where=PENDING_PICKUP,
+        ),
+        Index(
+            "ix_parcel_intercept_state", "intercept_state", sqlite_where=HAS_INTERCEPT, postgresql_where=HAS_INTERCEPT
+        ),
+        # the 指标 page's live counts of today, each a range scan of the day that reads no row (migration 0014)
+        Index("ix_parcel_shipped_day", "shipped_at", "shop", "carrier"),
+        Index("ix_parcel_pickup_day", "pickup_deadline", "shop", "carrier", "held", "picked_up_at"),
+        Index(
+            "ix_parcel_delivered_day",
+            "delivered_at",
+            "shop",
+            "carrier",
+            sqlite_where=DELIVERED,
+            postgresql_where=DELIVERED,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     carrier: str = Field(max_length=32)
@@ -29,7 +65,8 @@ class Parcel(SQLModel, table=True):
     order_id: str = Field(max_length=64, index=True)
     shop: str = Field(default="", max_length=64)
     shipped_at: datetime = Field(sa_type=UTCDateTime)
-    pickup_deadline: datetime = Field(sa_type=UTCDateTime)
+    #: Indexed: the pickup-rate forecast reads the parcels whose deadline is still ahead (``monitor.kpi``).
+    pickup_deadline: datetime = Field(sa_type=UTCDateTime, index=True)
     promised_delivery: datetime | None = Field(default=None, sa_type=UTCDateTime)
     presale: bool = False
     origin_province: str | None = Field(default=None, max_length=16)
@@ -46,11 +83,13 @@ class Parcel(SQLModel, table=True):
     held: bool = False
     intercept_state: str | None = Field(default=None, max_length=16)
 
-    pickup_risk_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    pickup_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    stall_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    lost_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    pickup_risk_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
+    pickup_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
+    stall_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
+    lost_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
+    delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
+    #: slow_for_route: the last scan plus the route's learned gap, when that comes before the fixed stall line.
+    slow_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     #: When the carrier was last asked about this parcel (the per-number cap is spacing from it).
     last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -94,6 +133,7 @@ class Anomaly(SQLModel, table=True):
             postgresql_where=ACTIVE_ANOMALY,
         ),
         Index("ix_anomaly_state_rule", "state", "rule"),
+        Index("ix_anomaly_opened_at", "opened_at"),  # the 指标 page's anomalies opened today (migration 0014)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -120,6 +160,8 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_assignee_state_stake", "assignee_id", "state", "stake_fen"),
         Index("ix_ticket_state_due", "state", "due_at"),
         Index("ix_ticket_team_state", "team", "state"),
+        # the queue in stake order, read in order and stopped at the page; filters read from it (migration 0014)
+        Index("ix_ticket_queue", "stake_fen", "id", "state", "rule", "carrier", "shop", "assignee_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -179,6 +221,7 @@ class Intercept(SQLModel, table=True):
             postgresql_where=OPEN_INTERCEPT,
         ),
         Index("ix_intercept_state_since", "state", "state_since"),
+        Index("ix_intercept_state_id", "state", "id"),  # the console's 拦截 page: one state, newest first
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -288,6 +331,25 @@ class CarrierHealth(SQLModel, table=True):
     #: What ops staff were last told ("up" or "down"), so an alert goes out once per outage.
     alerted: str = Field(default="up", max_length=8)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    #: When a poll round or a call last went through (kept fresh to the minute, ``HealthBook.succeeded``).
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class UnknownCode(SQLModel, table=True):
+    """A carrier status code no mapping knows: kept (never guessed), counted, shown on the 快递公司 page.
+
+    Upserted once per ingest batch; ``text_sample`` is the carrier's text of the latest one seen
+    (phone numbers masked, at most 80 characters).
+    """
+
+    __tablename__ = "unknown_code"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    code: str = Field(primary_key=True, max_length=32)
+    text_sample: str = Field(default="", max_length=80)
+    first_seen: datetime = Field(sa_type=UTCDateTime)
+    last_seen: datetime = Field(sa_type=UTCDateTime)
+    count: int = 0
 
 
 class KpiDaily(SQLModel, table=True):
@@ -320,6 +382,30 @@ class KpiDaily(SQLModel, table=True):
     rolled_up_at: datetime = Field(sa_type=UTCDateTime)
     #: Set when a purge deleted parcels counted here: the rollup never rewrites the row again.
     purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PickupForecast(SQLModel, table=True):
+    """A shop's latest pickup-rate forecast against its target, and what ops staff were last told.
+
+    ``alerted`` moves (by a conditional update) only when an alert went out, so the
+    ``pickup_rate_forecast`` alert is sent once per crossing and resolved once (``monitor.kpi.watch``).
+    """
+
+    __tablename__ = "pickup_forecast"
+
+    shop: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default="ok", max_length=8)  # ok | below
+    #: What ops staff were last told ("ok" or "below").
+    alerted: str = Field(default="ok", max_length=8)
+    #: The first local day whose projected 30-day rate is below target (None when none is).
+    below_day: date | None = None
+    point: float | None = None
+    target: float = 0.0
+    #: Parcels pending now that must be picked up in time to stay at target on ``below_day``.
+    needed: int | None = None
+    pending: int = 0
+    since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class Account(SQLModel, table=True):
@@ -384,3 +470,34 @@ class TicketRotation(SQLModel, table=True):
     #: How many tickets the team has handed out round-robin (the next member is ``turn % len(members)``).
     turn: int = 0
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RouteNorm(SQLModel, table=True):
+    """One learned distribution: how long a phase of a parcel's journey takes on a route (``monitor.norms``).
+
+    ``level`` says what the row groups: ``route`` (carrier, origin and destination province),
+    ``region`` (carrier and region class) or ``carrier``; the keys it does not group by are "".
+    """
+
+    __tablename__ = "route_norm"
+    __table_args__ = (
+        UniqueConstraint(
+            "level", "carrier", "origin_province", "dest_province", "region_class", "phase", name="uq_route_norm"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    level: str = Field(max_length=8)
+    carrier: str = Field(max_length=32)
+    origin_province: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    dest_province: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    region_class: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
+    phase: str = Field(max_length=32)
+    #: Seconds.
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    samples: int
+    learned_at: datetime = Field(sa_type=UTCDateTime)
+    window_days: int

@@ -275,9 +275,7 @@ class KpiStore:
 
     def overdue_tickets(self, now: datetime, shop: str | None = None, carrier: str | None = None) -> dict[str, int]:
         """Return how many tickets being worked are past their deadline at ``now``, by rule."""
-        stmt = select(T.c.rule, func.count().label("n")).where(
-            T.c.state.in_(WORKING_TICKET_STATES), T.c.due_at <= now
-        )
+        stmt = select(T.c.rule, func.count().label("n")).where(T.c.state.in_(WORKING_TICKET_STATES), T.c.due_at <= now)
         if shop is not None:
             stmt = stmt.where(T.c.shop == shop)
         if carrier is not None:

@@ -45,6 +45,8 @@ TITLES = {
     "delivery_overdue": "超过承诺送达时间",
     "lost_suspected": "疑似丢件",
     "intercept_failed": "拦截失败",
+    "slow_for_route": "慢于本线路常态",
+    "pickup_rate_forecast": "揽收率预计不达标",
     "refund": "仅退款: 暂停发货",
 }
 #: Resolutions the monitor makes by itself (the scan arrived, a worse rule took over, the shipment was held):

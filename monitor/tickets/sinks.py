@@ -95,8 +95,14 @@ def enqueue(
 
 def _rows(sinks: Sequence[str], events: Sequence[tuple[int, str, int]], now: datetime) -> list[dict[str, Any]]:
     return [
-        {"idempotency_key": action_key(event_id, sink), "kind": KIND, "parcel_id": parcel_id, "target": sink,
-         "next_attempt_at": now, "created_at": now}
+        {
+            "idempotency_key": action_key(event_id, sink),
+            "kind": KIND,
+            "parcel_id": parcel_id,
+            "target": sink,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
         for event_id, kind, parcel_id in events
         if kind in SENT_KINDS
         for sink in sinks

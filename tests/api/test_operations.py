@@ -50,7 +50,10 @@ ROUTES = {
     ("post", "/api/v1/tickets/{ticket_id}/comments"),
     ("post", "/api/v1/tickets/bulk"),
     ("get", "/api/v1/intercepts"),
+    ("get", "/api/v1/carriers"),
+    ("get", "/api/v1/routes"),
     ("get", "/api/v1/reports"),
+    ("get", "/api/v1/reports/pickup-forecast"),
     ("get", "/api/v1/reports/{name}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -257,6 +260,17 @@ def test_one_log_event_per_request_and_no_secret_in_any(api: ApiServer) -> None:
     signature = response.request.headers["X-Parcel-Monitor-Signature"]
     for secret in (TOKEN, "wrong-token-value", SECRET, signature, "body-only", "query-only"):
         assert secret not in text, secret
+
+
+def test_every_answer_says_its_server_time(api: ApiServer) -> None:
+    """``Server-Timing: app;dur=<ms>`` on answers, errors and console pages alike: what B10 reads."""
+    with api.client() as http, api.client(token=None) as anonymous:
+        answers = [http.get("/api/v1/parcels"), http.get("/api/v1/anomalies/7"), anonymous.get("/api/v1/parcels"),
+                   anonymous.get("/login"), anonymous.get("/healthz")]  # fmt: skip
+    assert [r.status_code for r in answers] == [200, 404, 401, 200, 200]
+    for answer in answers:
+        name, _, value = answer.headers["server-timing"].partition(";dur=")
+        assert name == "app" and float(value) >= 0, answer.headers["server-timing"]
 
 
 @pytest.mark.parametrize("path", sorted(p for _, p in ROUTES))

@@ -102,5 +102,3 @@ def anomaly_ids(database_url: str) -> set[int]:
 
 def numbers(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i:06d}" for i in range(count)]
-
-

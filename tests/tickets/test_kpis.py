@@ -33,10 +33,20 @@ def ticket(
                          "updated_at": opened}])  # fmt: skip
     parcel = uow.parcels_by_keys([("sf", number)])[("sf", number)]
     uow.insert_ticket(
-        {"idempotency_key": f"t:{number}", "parcel_id": parcel.id, "rule": rule, "title": rule,
-         "state": state or ("done" if closed else "open"), "created_at": opened, "updated_at": closed or opened,
-         "closed_at": closed, "outcome": outcome, "shop": shop, "carrier": "sf",
-         "due_at": opened + due if due else None}
+        {
+            "idempotency_key": f"t:{number}",
+            "parcel_id": parcel.id,
+            "rule": rule,
+            "title": rule,
+            "state": state or ("done" if closed else "open"),
+            "created_at": opened,
+            "updated_at": closed or opened,
+            "closed_at": closed,
+            "outcome": outcome,
+            "shop": shop,
+            "carrier": "sf",
+            "due_at": opened + due if due else None,
+        }
     )
 
 

@@ -199,8 +199,9 @@ def test_replay_tells_at_the_simulated_minute_once_each(database_url: str) -> No
     told = [json.loads(line) for line in out.getvalue().splitlines()]
     opened = [t["at"] for t in told if t["event"] == "ticket_opened"]
     assert opened == ["2026-11-04T09:00:00+08:00"]
-    assert [(t["event"], t["at"]) for t in told if t["event"].startswith("ticket_") and t["event"] != "ticket_opened"] \
-        == [("ticket_overdue", "2026-11-04T11:00:00+08:00"), ("ticket_escalated", "2026-11-04T13:00:00+08:00")]
+    assert [
+        (t["event"], t["at"]) for t in told if t["event"].startswith("ticket_") and t["event"] != "ticket_opened"
+    ] == [("ticket_overdue", "2026-11-04T11:00:00+08:00"), ("ticket_escalated", "2026-11-04T13:00:00+08:00")]
 
 
 def test_replay_without_sla_says_nothing_of_deadlines() -> None:

@@ -29,7 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
         for (const [rule, n] of Object.entries(data.counts)) {
           const a = document.createElement("a");
           a.className = "count"; a.dataset.rule = rule; a.href = "/queue?view=all&rule=" + encodeURIComponent(rule);
-          a.append(rule + " "); const b = document.createElement("b"); b.textContent = String(n); a.append(b);
+          a.append(((data.labels || {})[rule] || rule) + " "); const b = document.createElement("b"); b.textContent = String(n); a.append(b);
           counts.append(a);
         }
         const rows = document.getElementById("rows");
@@ -37,7 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
           if (rows.querySelector('tr[data-id="' + t.id + '"]')) continue;
           const tr = document.createElement("tr");
           tr.className = "new"; tr.dataset.id = String(t.id);
-          const cells = ["", String(t.id), t.rule + " " + t.title, t.carrier + " " + t.tracking_no, "",
+          const cells = ["", String(t.id), ((data.labels || {})[t.rule] || t.rule) + " " + t.title, t.carrier + " " + t.tracking_no, "",
             t.stake === null ? "" : "¥" + t.stake.toFixed(2), t.created_at, "", "—", "open"];
           cells.forEach((text, i) => {
             const td = document.createElement("td");
