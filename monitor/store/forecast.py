@@ -4,7 +4,7 @@ Two sources, as for the reports (:mod:`monitor.store.reports`): ``kpi_daily`` fo
 to the last one rolled up (a past day's pickup figures are final once it ends), and one live
 query for the days after it — today and the days ahead included — that buckets parcels by the
 local day of their pickup deadline. The live query is a range scan on
-``ix_parcel_pickup_deadline``: it reads the parcels due from the first day not rolled up on,
+``ix_parcel_pickup_day``: it reads the parcels due from the first day not rolled up on,
 never every parcel. The day boundaries come from the caller (local days are the caller's
 business), so the bucketing is one portable ``CASE`` on both backends.
 """

@@ -66,7 +66,7 @@ class Parcel(SQLModel, table=True):
     shop: str = Field(default="", max_length=64)
     shipped_at: datetime = Field(sa_type=UTCDateTime)
     #: Indexed: the pickup-rate forecast reads the parcels whose deadline is still ahead (``monitor.kpi``).
-    pickup_deadline: datetime = Field(sa_type=UTCDateTime, index=True)
+    pickup_deadline: datetime = Field(sa_type=UTCDateTime)  # indexed by ix_parcel_pickup_day
     promised_delivery: datetime | None = Field(default=None, sa_type=UTCDateTime)
     presale: bool = False
     origin_province: str | None = Field(default=None, max_length=16)
@@ -222,6 +222,7 @@ class Intercept(SQLModel, table=True):
         ),
         Index("ix_intercept_state_since", "state", "state_since"),
         Index("ix_intercept_state_id", "state", "id"),  # the console's 拦截 page: one state, newest first
+        Index("ix_intercept_requested_at", "requested_at"),  # the 指标 page's intercepts of today (migration 0014)
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -307,6 +307,17 @@ class KpiStore:
             found.append((row.day, s))
         return found
 
+    def daily_version(self, first: date) -> tuple[Any, ...]:
+        """Return what changes when the rollup rewrites a day from ``first`` on, without parsing its JSON.
+
+        The newest ``rolled_up_at``, the row count and a sum over the counts and the JSON
+        columns' lengths: a rollup run at the same instant that changed a figure changes it too.
+        """
+        lengths = sum(func.length(KD.c[name]) for name in ("anomalies_opened", "intercept_latencies", "ticket_figures"))
+        counts = sum(KD.c[name] for name in COUNT_COLUMNS)
+        stmt = select(func.max(KD.c.rolled_up_at), func.count(), func.sum(counts), func.sum(lengths))
+        return tuple(self.conn.execute(stmt.where(KD.c.day >= first)).one())
+
     def daily_keys(self, first: date, last: date) -> set[tuple[date, str, str]]:
         """Return (day, shop, carrier) of every rolled-up row of days in [first, last]."""
         stmt = select(KD.c.day, KD.c.shop, KD.c.carrier).where(KD.c.day >= first, KD.c.day <= last)

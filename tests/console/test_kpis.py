@@ -296,3 +296,21 @@ def test_the_targets_come_from_the_kpi_table_of_the_settings(tmp_path: Path) -> 
     path.write_text('[kpi.shops."旗舰店"]\npickup_rate_target = 98\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"kpi\.shops\.旗舰店\.pickup_rate_target: expected a share .* got 98"):
         load(path, {})
+
+
+def test_today_is_at_most_a_minute_old_and_a_rollup_shows_at_once(desk: ApiServer, viewer: httpx.Client) -> None:
+    """Views within a minute reuse the window's figures (a wall screen does not recount today per view)."""
+
+    def shipped_today() -> str:
+        rows = tables(viewer.get("/kpis", params={"days": 7}).text)["pickup"]
+        return next(r[3] for r in rows if r[0] == TODAY.isoformat() and r[1] == "旗舰店")
+
+    assert shipped_today() == "2"
+    ship(desk, ["C3"], "旗舰店", desk.clock.now())
+    assert shipped_today() == "2", "a view within the minute reuses the figures"
+    move_to(desk, desk.clock.now() + timedelta(seconds=61))
+    assert shipped_today() == "3", "after a minute today is counted again"
+    ship(desk, ["D9"], "专营店", at(D3, 8))  # a late import of an ended day, then its rollup
+    rollup_kpis(desk.store, desk.clock, D3, CST)
+    rows = tables(viewer.get("/kpis", params={"days": 7}).text)["pickup"]
+    assert [r[3] for r in rows if r[0] == D3.isoformat() and r[1] == "专营店"] == ["1"], "a new rollup shows at once"

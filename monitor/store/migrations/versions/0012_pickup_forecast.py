@@ -30,10 +30,8 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("shop"),
     )
-    # the forecast reads parcels whose pickup deadline is still ahead: a range scan, not every parcel
-    op.create_index("ix_parcel_pickup_deadline", "parcel", ["pickup_deadline"])
+    # the forecast's range scan of parcels whose pickup deadline is still ahead reads ix_parcel_pickup_day (0014)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_parcel_pickup_deadline", table_name="parcel")
     op.drop_table("pickup_forecast")

@@ -38,11 +38,14 @@ def upgrade() -> None:
         postgresql_where=DELIVERED,
     )
     op.create_index("ix_anomaly_opened_at", "anomaly", ["opened_at"])
+    # today's intercepts from the intercepts, not a scan of every parcel joined to them
+    op.create_index("ix_intercept_requested_at", "intercept", ["requested_at"])
     op.create_index("ix_ticket_queue", "ticket", ["stake_fen", "id", "state", "rule", "carrier", "shop", "assignee_id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_ticket_queue", table_name="ticket")
+    op.drop_index("ix_intercept_requested_at", table_name="intercept")
     op.drop_index("ix_anomaly_opened_at", table_name="anomaly")
     op.drop_index("ix_parcel_delivered_day", table_name="parcel")
     op.drop_index("ix_parcel_pickup_day", table_name="parcel")
