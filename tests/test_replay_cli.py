@@ -278,8 +278,12 @@ def test_a_line_after_the_end_line_is_an_error(tmp_path: Path) -> None:
 # -- a month at scale: streamed, batched, the same output ----------------------------------------
 
 
-def month(parcels: int, seed: int = 14) -> list[str]:
-    """Return a generated scenario: shipments, scans, stalls, exceptions and refunds, in time order."""
+def month(parcels: int, seed: int = 14, held: bool = False) -> list[str]:
+    """Return a generated scenario: shipments, scans, stalls, exceptions and refunds, in time order.
+
+    ``held``: also refunds before pickup (the shipment is held, then intercepted when picked up
+    anyway) and intercepts the carrier rejects (an ``intercept_result`` before the refund).
+    """
     import random
     from datetime import datetime, timedelta, timezone
 
@@ -291,6 +295,15 @@ def month(parcels: int, seed: int = 14) -> list[str]:
         at = start + timedelta(minutes=rng.randrange(6 * 24 * 60))
         lines.append((at, len(lines), ship(at.isoformat(), no, amount=rng.randrange(20, 300))))
         fate = rng.random()
+        if held and 0.8 < fate <= 0.85:  # refund-only before pickup: held, and intercepted once picked up
+            early = at + timedelta(minutes=10)
+            refund = {"kind": "refund", "at": early.isoformat(), "order_id": f"O-{no}", "refund_id": f"H{i}",
+                      "type": "refund_only"}  # fmt: skip
+            lines.append((early, len(lines), refund))
+        if held and 0.85 < fate <= 0.9:  # the carrier will reject the intercept of the refund below
+            verdict = {"kind": "intercept_result", "at": at.isoformat(), "carrier": "sandbox", "tracking_no": no,
+                       "accepted": False, "reason": "已派送"}  # fmt: skip
+            lines.append((at, len(lines), verdict))
         if fate < 0.1:  # never picked up
             continue
         for status, hours in (
@@ -303,7 +316,7 @@ def month(parcels: int, seed: int = 14) -> list[str]:
             at += timedelta(hours=rng.uniform(*hours))
             extra = {"reason": "address"} if status == "exception" else {}
             lines.append((at, len(lines), scan(at.isoformat(), status, no, **extra)))
-            if status == "picked_up" and fate > 0.9:
+            if status == "picked_up" and (fate > 0.9 or (held and 0.85 < fate <= 0.9)):
                 refund = {"kind": "refund", "at": (at + timedelta(hours=1)).isoformat(), "order_id": f"O-{no}",
                           "refund_id": f"R{i}", "type": "refund_only"}  # fmt: skip
                 lines.append((at + timedelta(hours=1), len(lines), refund))
@@ -336,6 +349,35 @@ def test_batched_replay_prints_what_line_by_line_replay_prints(route: str) -> No
     batched, alone = outs
     assert len(alone) > 100 and batched == alone
     assert json.loads(alone[-1])["events"]["anomaly_opened"] > 10
+
+
+def test_batched_replay_prints_the_same_with_held_parcels_and_rejected_intercepts() -> None:
+    """Scans of parcels whose intercept is held, under way, rejected or over: batched, yet the same output.
+
+    On the shipped configuration, as the CLI plays it (its rules and routes act at the line's own moment).
+    """
+    import asyncio
+    import io
+
+    from monitor import config
+    from monitor.cli import alerting
+    from monitor.replay.runner import replay
+    from monitor.replay.scenario import parse
+
+    settings = config.load(None, {})
+    channels = [c.name for c in settings.channels]
+    steps = parse(month(80, seed=15, held=True))
+    outs = []
+    for batching in (True, False):
+        out = io.StringIO()
+        coro = replay(steps, settings.rules, out, channels=channels, summary=True, alerting=alerting(settings),
+                      batching=batching)  # fmt: skip
+        asyncio.run(coro)
+        outs.append(out.getvalue().splitlines())
+    batched, alone = outs
+    assert batched == alone
+    events = json.loads(alone[-1])["events"]
+    assert events["shipment_held"] > 0 and events["intercept_rejected"] > 0 and events["intercept_requested"] > 5
 
 
 def test_a_quiet_stretch_costs_a_few_statements_per_batch_not_sixteen_per_line(tmp_path: Path) -> None:

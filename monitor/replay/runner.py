@@ -8,6 +8,7 @@ do, but skipping the minutes where nothing happens.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +39,12 @@ LEAD_KEYS = ("at", "event", "carrier", "tracking_no", "order_id")
 BATCH = 512
 #: Statuses that open anomalies when a parcel moves to them: such a line is not batched.
 TROUBLE = frozenset({*(Status(s) for s in PROBLEM_STATUSES), *RETURN_STATUSES})
+#: Intercept states that a delivery or return scan moves on (``InterceptService.follow``).
+OPEN_INTERCEPTS = frozenset({"requested", "pending", "accepted"})
+#: The table a writing statement names first (``?`` when it cannot be told: then it may be any).
+WRITES = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
+#: Tables whose rows the outbox run and the alert flush act on.
+QUEUES = frozenset({"action", "notification", "?"})
 
 
 def _key(step: Step) -> tuple[str, str]:
@@ -47,6 +54,17 @@ def _key(step: Step) -> tuple[str, str]:
 def _earliest(columns: Mapping[str, Any]) -> datetime | None:
     """Return the earliest deadline a parcel's columns arm."""
     return min((columns[c] for c in DEADLINE_COLUMNS if columns.get(c) is not None), default=None)
+
+
+def _intercept_acts(state: str | None, status: Status) -> bool:
+    """Tell whether a scan in ``status`` likely moves the parcel's intercept in ``state`` (a guess; writes decide).
+
+    A held parcel picked up is intercepted; an intercept under way ends when the parcel is
+    delivered or returns. A finished one (failed, succeeded, rejected) is not moved by scans.
+    """
+    if state == "held":
+        return True
+    return state in OPEN_INTERCEPTS and (status is Status.DELIVERED or status in RETURN_STATUSES)
 
 
 def ceil_minute(moment: datetime) -> datetime:
@@ -151,11 +169,21 @@ class Replay:
         self._fresh = False  # the two were read from the store after the last write
         self._writes = 0
         self._watching = False
+        #: Tables written since it was last cleared: the outbox run and the flush after a line are
+        #: skipped when that line queued nothing and printed nothing.
+        self._written: set[str] = set()
+        #: Lines found to act (planning stopped at them): played alone without another planning round.
+        self._acting: set[int] = set()
+        self._flushed = False  # the first flush prints what a database replayed into before holds
         event.listen(store.engine, "before_cursor_execute", self._saw)
 
     def _saw(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        """Count statements that write, while the rules and intercepts look at a batch."""
-        if self._watching and not statement.lstrip()[:6].upper().startswith("SELECT"):
+        """Note the tables written; count statements that write while the rules and intercepts look at a batch."""
+        if statement.lstrip()[:6].upper().startswith("SELECT"):
+            return
+        found = WRITES.match(statement)
+        self._written.add(found.group(1).lower() if found else "?")
+        if self._watching:
             self._writes += 1
 
     def close(self) -> None:
@@ -175,16 +203,25 @@ class Replay:
                 await self._run_until(step.at, inclusive=True)
                 self._tell(1)
                 break
-            if not self._fits([], step) and (self._fresh or not self._requeried_fits(step)):
+            if self._alone(step):
                 await self._exactly(step)
                 continue
+            if not self._fits([], step) and (self._fresh or not self._requeried_fits(step)):
+                if not self._batching or step.kind not in ("shipment", "tracking"):
+                    await self._exactly(step)
+                    continue
+                # Something falls due first: sweep up to the line, then try it in a batch after all.
+                await self._run_until(step.at, inclusive=False)
+                if not self._fits([], step):
+                    await self._exactly(step, swept=True)
+                    continue
             batch = [step]
             keys = {_key(step)}
             while len(batch) < BATCH:
                 following = held.pop(0) if held else next(lines, None)
                 if following is None:
                     break
-                if not self._fits(batch, following) or _key(following) in keys:
+                if not self._fits(batch, following) or _key(following) in keys or self._alone(following):
                     held.insert(0, following)
                     break
                 batch.append(following)
@@ -200,6 +237,12 @@ class Replay:
                     break
                 held[:0] = batch[retry:]
                 batch = batch[:retry]
+
+    def _alone(self, step: Step) -> bool:
+        """Tell whether ``step`` is known to act (a planning round stopped at it, or trouble): it plays alone."""
+        if step.line in self._acting:
+            return True
+        return self._batching and step.kind == "tracking" and step.payload.status in TROUBLE
 
     def _requeried_fits(self, step: Step) -> bool:
         """Read the next due moments again (batches re-arm deadlines, so ours may be early) and check ``step``."""
@@ -224,6 +267,7 @@ class Replay:
         are known to be quiet and are tried again alone; ``retry`` 0: the first line acts.
         """
         start = self.clock.now()
+        self._written.clear()
         try:
             with self.store.begin() as uow:
                 keep, due = self._plan(uow, batch)
@@ -236,7 +280,8 @@ class Replay:
             return 0, retry.keep
         self._due, self._fresh = due, False
         self.clock.set(batch[-1].at)
-        self._flush()  # nothing new, but a database replayed into before prints its rows, as it always did
+        if not self._flushed or self._written & {"activity", "?"}:
+            self._flush()  # a database replayed into before prints its rows at the first flush, as it always did
         self._tell(len(batch))
         return len(batch), 0
 
@@ -261,7 +306,12 @@ class Replay:
             else:
                 p = parcels.get(_key(step))
                 if p is not None:
-                    if p.id in active or p.intercept_state or step.payload.status in TROUBLE:
+                    if (
+                        p.id in active
+                        or _intercept_acts(p.intercept_state, step.payload.status)
+                        or step.payload.status in TROUBLE
+                    ):
+                        self._acting.add(step.line)
                         return i, due
                     old = state_of(p)
                     new = fold(old, [step.payload])
@@ -300,12 +350,21 @@ class Replay:
         """The monitor's ingestor."""
         return self.monitor.ingestor
 
-    async def _exactly(self, step: Step) -> None:
-        """Play one line as it always was: what falls due before it, the line, the outbox, its output."""
-        await self._run_until(step.at, inclusive=False)
+    async def _exactly(self, step: Step, swept: bool = False) -> None:
+        """Play one line alone: what falls due before it (unless ``swept``), the line, the outbox, its output.
+
+        The outbox run after a tracking line and the flush of its output are skipped when the
+        line wrote no action, notification or activity and nothing else is due now: they would
+        have found nothing.
+        """
+        self._acting.discard(step.line)
+        if not swept:
+            await self._run_until(step.at, inclusive=False)
         self.clock.set(step.at)
+        self._written.clear()
         await self._apply(step)
-        self._flush()
+        if not self._flushed or self._written & {"activity", "?"}:
+            self._flush()
         self._requery()
         self._tell(1)
 
@@ -328,7 +387,10 @@ class Replay:
         if step.kind == "shipment":
             self.monitor.add_shipments([step.payload])
         elif step.kind == "tracking":
-            await self.monitor.ingest([step.payload])
+            await self.monitor.ingest([step.payload], act=False)
+            due = self._due_send is not None and self._due_send <= self.clock.now()
+            if due or self._written & QUEUES or not self._batching:
+                await self.monitor.act()
         elif step.kind == "refund":
             await self.monitor.refund(step.payload)
             await self.monitor.act()
@@ -351,18 +413,23 @@ class Replay:
             if moment > limit or (moment == limit and not inclusive) or moment == previous:
                 return
             self.clock.set(moment)
+            self._written.clear()
             self.monitor.engine.sweep()
-            await self.monitor.run_actions()
+            sends = self._due_send is not None and self._due_send <= moment
+            if sends or self._written & QUEUES or not self._batching:  # else the outbox and flush find nothing
+                await self.monitor.run_actions()
             if self.sla is not None:
                 await self.sla.run()
             if self.forecast is not None and self._next_forecast is not None and moment >= self._next_forecast:
                 await self.forecast.run()
                 self._next_forecast = _next_hour(moment)
-            self._flush()
+            if not self._flushed or self._written & {"activity", "?"}:
+                self._flush()
             self._requery()
             previous = moment
 
     def _flush(self) -> None:
+        self._flushed = True
         with self.store.begin() as uow:
             rows = uow.activity_after(self._last_activity)
         for row in rows:
@@ -397,7 +464,11 @@ def _next_hour(moment: datetime) -> datetime:
 
 
 def _scratch(dbapi_connection: Any, _record: Any) -> None:
+    """A scratch file deleted at the end: no fsync per commit, the rollback journal in memory."""
     dbapi_connection.execute("PRAGMA synchronous=OFF")
+    dbapi_connection.execute("PRAGMA journal_mode=MEMORY")
+    dbapi_connection.execute("PRAGMA temp_store=MEMORY")
+    dbapi_connection.execute("PRAGMA cache_size=-32768")
 
 
 async def replay(
