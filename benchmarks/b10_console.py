@@ -62,13 +62,14 @@ from monitor.people.model import CLI
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
 from monitor.store.db import make_engine, upgrade
+from monitor.store.durations import Durations
 from monitor.store.models import Account, Activity, Anomaly, KpiDaily, Ticket, TicketEvent, TrackingEventRow
 from monitor.store.store import Store
 
 #: The data's "now" (B1's sweep moment): the simulated clock of the app stands here.
 NOW = b1.NOW
 #: Bump when the data the builder writes changes, so an old cached file is not reused.
-BUILD = 1
+BUILD = 3  # 3: kpi_daily's times to close and latencies as the rollup writes them (Durations: histograms past 64)
 MIGRATIONS = Path(__file__).resolve().parents[1] / "monitor" / "store" / "migrations" / "versions"
 LOGIN = "op00"
 PASSWORD = "bench-password-b10"
@@ -239,14 +240,15 @@ def kpi_rows(rng: random.Random, anomalies: int) -> list[dict[str, Any]]:
             opened = {rule: {"opened": per_cell, "open": 0, "acknowledged": 0, "resolved": per_cell,
                              "compensation_fen": per_cell * 1_200} for rule in RULES}  # fmt: skip
             figures = {rule: {"opened": per_cell, "closed": per_cell, "went_overdue": per_cell // 10,
-                              "close_seconds": [round(rng.uniform(600, 86_400), 3) for _ in range(per_cell)],
+                              "close_seconds": Durations(round(rng.uniform(600, 86_400), 3)
+                                                         for _ in range(per_cell)).to_json(),
                               "outcomes": {"chased": per_cell}} for rule in RULES}  # fmt: skip
             rows.append({
                 "day": day, "shop": shop, "carrier": carrier, "shipped": shipped, "pickup_due": due,
                 "picked_up_in_time": int(due * rng.uniform(0.9, 0.99)), "delivered": int(shipped * 0.95),
                 "anomalies_opened": json.dumps(opened), "intercepts_requested": 20, "intercepts_succeeded": 17,
                 "intercepts_failed": 2, "intercepts_held": 1, "intercepts_skipped": 0,
-                "intercept_latencies": json.dumps([round(rng.uniform(1, 40), 3) for _ in range(20)]),
+                "intercept_latencies": json.dumps(Durations(round(rng.uniform(1, 40), 3) for _ in range(20)).to_json()),
                 "ticket_figures": json.dumps(figures), "rolled_up_at": NOW,
             })  # fmt: skip
     return rows

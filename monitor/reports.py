@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from io import StringIO
 from typing import Any
@@ -39,6 +39,7 @@ from rich.text import Text
 
 from monitor.clock import Clock
 from monitor.rules.ruleset import RULE_IDS
+from monitor.store.durations import Durations
 from monitor.store.reports import KpiSlice, open_kpi
 from monitor.store.store import Store
 from monitor.tickets import kpis as ticket_kpis
@@ -125,7 +126,8 @@ class InterceptFigures:
     failed: int = 0
     held: int = 0
     skipped: int = 0
-    latencies: tuple[float, ...] = ()
+    #: Exact while few; from kpi_daily's histogram past that (percentiles then within 2 %).
+    latencies: Durations = field(default_factory=Durations)
 
     @property
     def in_progress(self) -> int:
@@ -140,7 +142,7 @@ class InterceptFigures:
 
     def latency(self, pct: float) -> float | None:
         """Return a percentile of the seconds from refund request to the carrier's answer."""
-        return percentile(self.latencies, pct)
+        return self.latencies.percentile(pct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,7 @@ def _pickup(s: KpiSlice) -> PickupFigures:
 def _intercepts(s: KpiSlice) -> InterceptFigures:
     return InterceptFigures(
         s.intercepts_requested, s.intercepts_succeeded, s.intercepts_failed, s.intercepts_held, s.intercepts_skipped,
-        tuple(sorted(s.intercept_latencies)),
+        s.intercept_latencies.copy(),
     )  # fmt: skip
 
 

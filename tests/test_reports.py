@@ -37,6 +37,7 @@ from monitor.reports import (
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
 from monitor.shipments import Shipment
+from monitor.store.durations import Durations
 from monitor.store.store import Store
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -210,12 +211,12 @@ def test_intercept_success_rate_and_latency(store: Store) -> None:
     assert (total.requested, total.succeeded, total.failed, total.in_progress) == (5, 2, 2, 1)
     assert (total.held, total.skipped) == (1, 1)
     assert total.success_rate == 0.5
-    assert total.latencies == (0.0, 600.0, 1800.0, 3600.0)
+    assert total.latencies.exact == (0.0, 600.0, 1800.0, 3600.0)
     assert (total.latency(50), total.latency(90), total.latency(100)) == (600.0, 3600.0, 3600.0)
     by_carrier = {r.carrier: r.figures for r in report.intercepts}
-    assert by_carrier["sandbox"] == InterceptFigures(4, 1, 2, 1, 1, (0.0, 600.0, 3600.0))
+    assert by_carrier["sandbox"] == InterceptFigures(4, 1, 2, 1, 1, Durations([0.0, 600.0, 3600.0]))
     assert by_carrier["sandbox"].success_rate == pytest.approx(1 / 3)
-    assert by_carrier["sf"] == InterceptFigures(1, 1, 0, 0, 0, (1800.0,))
+    assert by_carrier["sf"] == InterceptFigures(1, 1, 0, 0, 0, Durations([1800.0]))
     assert report_json(report)["intercepts"]["total"] == {
         "requested": 5, "succeeded": 2, "failed": 2, "in_progress": 1, "held": 1, "skipped": 1, "success_rate": 0.5,
         "latency_seconds": {"p50": 600.0, "p90": 3600.0, "max": 3600.0},
@@ -226,7 +227,7 @@ def test_intercepts_count_on_the_day_they_were_requested(store: Store) -> None:
     shop = intercept_shop(store)
     today_and_yesterday = shop.report(days=2).intercepts_total  # 13th and 14th: P4 and P7
     assert (today_and_yesterday.requested, today_and_yesterday.succeeded, today_and_yesterday.in_progress) == (2, 1, 1)
-    assert today_and_yesterday.latencies == (1800.0,)
+    assert today_and_yesterday.latencies.exact == (1800.0,)
 
 
 # -- anomalies -------------------------------------------------------------------------------

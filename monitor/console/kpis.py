@@ -31,8 +31,9 @@ from markupsafe import Markup, escape
 from monitor.config import KpiSettings
 from monitor.console.catalog import translator
 from monitor.console.pages import _ctx, _lang, _render, _session, _to_login
-from monitor.reports import day_bounds, fmt_rate, fmt_seconds, fmt_yuan, percentile
+from monitor.reports import day_bounds, fmt_rate, fmt_seconds, fmt_yuan
 from monitor.rules.ruleset import RULE_IDS
+from monitor.store.durations import Durations
 from monitor.store.reports import KpiSlice, KpiStore
 from monitor.store.views import Views
 from monitor.tickets.book import TITLES
@@ -289,7 +290,7 @@ def intercepts_chart(data: KpiData, labels: Labels) -> Chart:
         if s is None:
             return None, None, None
         success = _ratio(s.intercepts_succeeded, s.intercepts_succeeded + s.intercepts_failed)
-        return percentile(s.intercept_latencies, 50), percentile(s.intercept_latencies, 99), success
+        return s.intercept_latencies.percentile(50), s.intercept_latencies.percentile(99), success
 
     p50, p99, success = zip(*(figures(d) for d in data.days), strict=True)
     series = (Series("p50", p50, "bar"), Series("p99", p99, "bar"),
@@ -328,10 +329,12 @@ def tickets_chart(data: KpiData, labels: Labels) -> Chart:
     t = labels.t
     by_day = data.by_day
 
-    def figures(d: date) -> tuple[int, int, list[float]]:
+    def figures(d: date) -> tuple[int, int, Durations]:
         s = by_day.get(d)
         rules = s.tickets.values() if s is not None else ()
-        seconds = sorted(x for f in rules for x in f.get("close_seconds", []))  # once: the quantiles read it sorted
+        seconds = Durations()  # the day's rules merged: exact while few, else their histograms added up
+        for f in rules:
+            seconds.merge(f["close_seconds"])
         return sum(f.get("opened", 0) for f in rules), sum(f.get("closed", 0) for f in rules), seconds
 
     def hours(seconds: float | None) -> float | None:
@@ -339,11 +342,11 @@ def tickets_chart(data: KpiData, labels: Labels) -> Chart:
 
     per_day = {d: figures(d) for d in data.days}
     series = (
-        Series("p50", tuple(hours(percentile(per_day[d][2], 50)) for d in data.days)),
-        Series("p90", tuple(hours(percentile(per_day[d][2], 90)) for d in data.days)),
+        Series("p50", tuple(hours(per_day[d][2].percentile(50)) for d in data.days)),
+        Series("p90", tuple(hours(per_day[d][2].percentile(90)) for d in data.days)),
         Series(t("closed"), tuple(float(per_day[d][1]) for d in data.days), "bar", axis=1),
     )
-    rows = tuple((d, o, c, percentile(secs, 50), percentile(secs, 90)) for d, (o, c, secs) in per_day.items() if o or c)
+    rows = tuple((d, o, c, secs.percentile(50), secs.percentile(90)) for d, (o, c, secs) in per_day.items() if o or c)
     columns = (Column(t("day"), "day"), Column(t("opened_n"), "count"), Column(t("closed"), "count"),
                Column(t("close_p50"), "seconds"), Column(t("close_p90"), "seconds"))  # fmt: skip
     return Chart("tickets", t("chart_tickets"), t("note_tickets"), ("hours", "count"), series, columns, rows)

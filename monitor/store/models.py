@@ -106,7 +106,11 @@ class TrackingEventRow(SQLModel, table=True):
     """One carrier scan, stored once however often the carrier repeats it."""
 
     __tablename__ = "tracking_event"
-    __table_args__ = (UniqueConstraint("parcel_id", "fingerprint", name="uq_event_fingerprint"),)
+    __table_args__ = (
+        UniqueConstraint("parcel_id", "fingerprint", name="uq_event_fingerprint"),
+        # each parcel's scans in time order, covering: route-norm learning's window reads it unsorted (0015)
+        Index("ix_event_parcel_time", "parcel_id", "time", "id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     parcel_id: int = Field(foreign_key="parcel.id")  # indexed by uq_event_fingerprint
@@ -376,9 +380,10 @@ class KpiDaily(SQLModel, table=True):
     intercepts_failed: int = 0
     intercepts_held: int = 0
     intercepts_skipped: int = 0
-    #: JSON list of seconds from refund request to the carrier's answer, for exact percentiles.
+    #: Seconds from refund request to the carrier's answer: JSON durations (monitor/store/durations.py: the list
+    #: while ≤ 64 values, else a 2 % log histogram).
     intercept_latencies: str = Field(default="[]", sa_type=Text)
-    #: JSON: {rule: {"opened", "closed", "went_overdue", "close_seconds": [...], "outcomes": {outcome: n}}}.
+    #: JSON: {rule: {"opened", "closed", "went_overdue", "close_seconds": durations, "outcomes": {outcome: n}}}.
     ticket_figures: str = Field(default="{}", sa_type=Text)
     rolled_up_at: datetime = Field(sa_type=UTCDateTime)
     #: Set when a purge deleted parcels counted here: the rollup never rewrites the row again.

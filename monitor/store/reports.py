@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from monitor.store.durations import Durations
 from monitor.store.models import KpiDaily
 from monitor.store.store import (
     ACT,
@@ -80,9 +81,9 @@ class KpiSlice:
     intercepts_failed: int = 0
     intercepts_held: int = 0
     intercepts_skipped: int = 0
-    #: Seconds from each refund request to the carrier's answer.
-    intercept_latencies: list[float] = field(default_factory=list)
-    #: rule → {"opened", "closed", "went_overdue", "close_seconds": [...], "outcomes": {outcome: n}} (tickets).
+    #: Seconds from each refund request to the carrier's answer (exact while few, else a histogram).
+    intercept_latencies: Durations = field(default_factory=Durations)
+    #: rule → {"opened", "closed", "went_overdue", "close_seconds": Durations, "outcomes": {outcome: n}} (tickets).
     tickets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, other: KpiSlice) -> None:
@@ -93,7 +94,7 @@ class KpiSlice:
             mine = self.anomalies.setdefault(rule, _no_anomalies())
             for key, value in figures.items():
                 mine[key] = mine.get(key, 0) + value
-        self.intercept_latencies.extend(other.intercept_latencies)
+        self.intercept_latencies.merge(other.intercept_latencies)
         add_ticket_figures(self.tickets, other.tickets)
 
     def is_empty(self) -> bool:
@@ -103,18 +104,31 @@ class KpiSlice:
 
 def no_ticket_figures() -> dict[str, Any]:
     """Return the ticket figures of a rule before anything was counted."""
-    return {"opened": 0, "closed": 0, "went_overdue": 0, "close_seconds": [], "outcomes": {}}
+    return {"opened": 0, "closed": 0, "went_overdue": 0, "close_seconds": Durations(), "outcomes": {}}
 
 
 def add_ticket_figures(into: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> None:
     """Add ``other``'s ticket figures (by rule) to ``into``."""
     for rule, figures in other.items():
-        mine = into.setdefault(rule, no_ticket_figures())
+        mine = into.get(rule)
+        if mine is None:  # not setdefault: a cold KPI view adds thousands of these
+            mine = into[rule] = no_ticket_figures()
         for key in ("opened", "closed", "went_overdue"):
             mine[key] += figures.get(key, 0)
-        mine["close_seconds"].extend(figures.get("close_seconds", []))
+        if (seconds := figures.get("close_seconds")) is not None:
+            mine["close_seconds"].merge(seconds)
         for outcome, n in figures.get("outcomes", {}).items():
             mine["outcomes"][outcome] = mine["outcomes"].get(outcome, 0) + n
+
+
+def tickets_to_json(tickets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Return ticket figures (by rule) as ``kpi_daily.ticket_figures`` stores them: ``close_seconds`` as JSON."""
+    return {rule: {**f, "close_seconds": f["close_seconds"].to_json()} for rule, f in tickets.items()}
+
+
+def tickets_from_json(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Read ``kpi_daily.ticket_figures``: each rule's ``close_seconds`` (a list, or a histogram) as Durations."""
+    return {rule: {**f, "close_seconds": Durations.from_json(f.get("close_seconds", []))} for rule, f in stored.items()}
 
 
 def _no_anomalies() -> dict[str, int]:
@@ -225,7 +239,7 @@ class KpiStore:
         )
         for row in self.conn.execute(only(stmt)):
             seconds = (row.decided_at - row.received_at).total_seconds()
-            slice_of(row).intercept_latencies.append(round(seconds, 3))
+            slice_of(row).intercept_latencies.add(round(seconds, 3))
 
         for (shop_, carrier_), figures in self.ticket_figures(start, end, as_of, shop, carrier).items():
             slice_of(_Keys(shop_, carrier_)).tickets = figures
@@ -264,7 +278,7 @@ class KpiStore:
         for row in self.conn.execute(only(stmt.order_by(T.c.id))):
             f = figures(row)
             f["closed"] += 1
-            f["close_seconds"].append(round((row.closed_at - row.created_at).total_seconds(), 3))
+            f["close_seconds"].add(round((row.closed_at - row.created_at).total_seconds(), 3))
             outcome = row.outcome or row.state
             f["outcomes"][outcome] = f["outcomes"].get(outcome, 0) + 1
         late = or_(T.c.closed_at.is_(None), T.c.closed_at > T.c.due_at)
@@ -302,8 +316,8 @@ class KpiStore:
         for row in self.conn.execute(stmt):
             s = KpiSlice(row.shop, row.carrier, **{name: getattr(row, name) for name in COUNT_COLUMNS})
             s.anomalies = json.loads(row.anomalies_opened)
-            s.intercept_latencies = list(json.loads(row.intercept_latencies))
-            s.tickets = json.loads(row.ticket_figures or "{}")
+            s.intercept_latencies = Durations.from_json(json.loads(row.intercept_latencies))
+            s.tickets = tickets_from_json(json.loads(row.ticket_figures or "{}"))
             found.append((row.day, s))
         return found
 
@@ -446,8 +460,8 @@ def _row(day: date, s: KpiSlice, at: datetime) -> dict[str, Any]:
         "carrier": s.carrier,
         **{name: getattr(s, name) for name in COUNT_COLUMNS},
         "anomalies_opened": json.dumps(s.anomalies, sort_keys=True, ensure_ascii=False),
-        "intercept_latencies": json.dumps(s.intercept_latencies),
-        "ticket_figures": json.dumps(s.tickets, sort_keys=True, ensure_ascii=False),
+        "intercept_latencies": json.dumps(s.intercept_latencies.to_json()),
+        "ticket_figures": json.dumps(tickets_to_json(s.tickets), sort_keys=True, ensure_ascii=False),
         "rolled_up_at": at,
         "purged_at": None,
     }

@@ -139,3 +139,36 @@ def test_the_report_command(store: Store, database_url: str, tmp_path: Any) -> N
     assert result.exit_code == 0, result.output
     assert "Tickets, by rule" in result.stdout and "Tickets per day" in result.stdout
     assert "reshipped 1" in result.stdout
+
+
+def test_many_times_to_close_roll_up_as_a_histogram(store: Store) -> None:
+    """Past 64 in a cell the rollup keeps a histogram: the report's p50/p90 stay within 2 %, old lists still read."""
+    minutes = [7 * n + n * n % 13 for n in range(1, 101)]  # 100 tickets closed on day 1, 7 min to ~12 h after opening
+    with store.begin() as uow:
+        for n, m in enumerate(minutes):
+            ticket(uow, 100 + n, "stalled", DAY1, closed=DAY1 + timedelta(minutes=m), outcome="chased")
+    seconds = sorted(m * 60.0 for m in minutes)
+    exact = {"p50": seconds[49], "p90": seconds[89]}  # nearest rank of 100
+    clock = SimulatedClock(NOW)
+    rollup_kpis(store, clock, DAY1.date(), CST)
+    with store.begin() as uow:
+        (stored,) = [json.loads(r.ticket_figures) for r in uow.conn.execute(KD.select())]
+        assert isinstance(stored["stalled"]["close_seconds"], dict) and stored["stalled"]["close_seconds"]["n"] == 100
+        assert (stored["stalled"]["close_seconds"]["min"], stored["stalled"]["close_seconds"]["max"]) == (
+            seconds[0], seconds[-1])  # fmt: skip
+        uow.conn.execute(update(KD).values(purged_at=NOW))  # the day's row is now the only record
+        uow.conn.exec_driver_sql("DELETE FROM ticket")
+
+    def figures() -> dict[str, float]:
+        row = rows(report_json(build_report(store, clock, 7, CST)))["stalled"]
+        assert row["closed"] == 100
+        return row["close_seconds"]
+
+    from_histogram = figures()
+    for pct, want in exact.items():
+        assert abs(from_histogram[pct] - want) <= want * 0.02, (pct, from_histogram[pct], want)
+    with store.begin() as uow:  # a row the rollup wrote before the histogram: every value, as a list
+        old = {"stalled": {"opened": 100, "closed": 100, "went_overdue": 0, "close_seconds": seconds,
+                           "outcomes": {"chased": 100}}}  # fmt: skip
+        uow.conn.execute(update(KD).values(ticket_figures=json.dumps(old)))
+    assert figures() == from_histogram
