@@ -215,7 +215,10 @@ def test_no_write_transaction_is_held_during_a_carrier_call(tmp_path: Any) -> No
     writes: list[str] = []
 
     def write_meanwhile(_request: object) -> None:  # runs inside the carrier's request handler
-        conn = sqlite3.connect(tmp_path / "m.db", timeout=0.2)
+        # A transaction held across the call would wait for this handler, which waits for it: the
+        # write fails after any timeout. The generous one only absorbs other carriers' short writes
+        # on a loaded machine (0.2 s failed once in CI).
+        conn = sqlite3.connect(tmp_path / "m.db", timeout=5)
         try:
             conn.execute("INSERT INTO carrier_usage (carrier, day, requests) VALUES ('probe', ?, 1)",
                          (str(len(writes)),))  # fmt: skip
