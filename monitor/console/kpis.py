@@ -2,8 +2,10 @@
 
 Past days come from the daily rollup (``kpi_daily``: the daemon writes the last three days at
 00:10 and when it starts), never from a scan of the parcels; only today's partial day is
-counted live from the tables, and that day alone — so the page costs about the same with a
-thousand parcels or a million. The days are local days of the configured ``timezone``.
+counted live from the tables, once a minute for every view (:mod:`monitor.kpi.window`, kept
+fresh by the daemon's ``kpi_today`` job while the page is looked at) — so a view filters and
+draws, and costs about the same with a thousand parcels or a million. The days are local
+days of the configured ``timezone``.
 
 Every chart is built by one pure function of :func:`chart_builders` from the same fetched
 :class:`KpiData`: its series (embedded in the page as JSON, drawn by ``static/kpis.js`` with
@@ -17,9 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -31,11 +34,11 @@ from markupsafe import Markup, escape
 from monitor.config import KpiSettings
 from monitor.console.catalog import translator
 from monitor.console.pages import _ctx, _lang, _render, _session, _to_login
-from monitor.reports import day_bounds, fmt_rate, fmt_seconds, fmt_yuan
+from monitor.kpi.window import WINDOW, Ended, Today
+from monitor.reports import fmt_rate, fmt_seconds, fmt_yuan
 from monitor.rules.ruleset import RULE_IDS
 from monitor.store.durations import Durations
 from monitor.store.reports import KpiSlice, KpiStore
-from monitor.store.views import Views
 from monitor.tickets.book import TITLES
 
 router = APIRouter(include_in_schema=False)
@@ -133,17 +136,23 @@ class KpiData:
         return found
 
 
-def fetch(kpi: KpiStore, now: datetime, tz: tzinfo, f: KpiFilters) -> KpiData:
-    """Read the window: the ended days' rows of kpi_daily, and today counted live (one day only)."""
-    today = now.astimezone(tz).date()
-    first = today - timedelta(days=f.days - 1)
-    rows = kpi.daily(first, today - timedelta(days=1), f.shop, f.carrier)
-    start, end = day_bounds(today, tz)
-    rows.extend((today, s) for s in kpi.live(start, end, now, f.shop, f.carrier))
-    keys = {(shop, carrier) for _, shop, carrier in kpi.daily_keys(first, today)}
-    keys |= {(s.shop, s.carrier) for _, s in rows}
+def assemble(f: KpiFilters, ended: Ended, today: Today) -> KpiData:
+    """The window ``f`` asks for from the shared rows: ended days and today's count, filtered to its shop and carrier.
+
+    The rows are every shop's and carrier's (:mod:`monitor.kpi.window` reads them once for all
+    views), so the filters' choices are every shop and carrier the window knows.
+    """
+    first = today.day - timedelta(days=f.days - 1)
+
+    def shown(s: KpiSlice) -> bool:
+        return (f.shop is None or s.shop == f.shop) and (f.carrier is None or s.carrier == f.carrier)
+
+    window = [(day, s) for day, s in ended.rows if first <= day < today.day]
+    keys = {(s.shop, s.carrier) for _, s in window} | {(s.shop, s.carrier) for s in today.slices}
+    rows = [(day, s) for day, s in window if shown(s)] + [(today.day, s) for s in today.slices if shown(s)]
     days = tuple(first + timedelta(days=n) for n in range(f.days))
-    return KpiData(f, days, now, tuple(rows), tuple(sorted({k[0] for k in keys})), tuple(sorted({k[1] for k in keys})))
+    return KpiData(f, days, today.at, tuple(rows), tuple(sorted({k[0] for k in keys})),
+                   tuple(sorted({k[1] for k in keys})))  # fmt: skip
 
 
 # -- the charts ------------------------------------------------------------------------------
@@ -460,51 +469,52 @@ async def _figures(request: Request) -> tuple[KpiData, Labels, list[Chart]] | st
     ctx = _ctx(request)
     now = ctx.clock.now()
     lang = _lang(request)
-    key = (id(ctx.store), filters, lang, now.astimezone(ctx.timezone).date())
-    first = key[3] - timedelta(days=filters.days - 1)
-    version = await ctx.read(lambda views: KpiStore(views.conn, ctx.store.dialect).daily_version(first))
-    if (hit := _FIGURES.get(key, version, now)) is not None:
+    store, dialect, tz = ctx.store, ctx.store.dialect, ctx.timezone
+    day = now.astimezone(tz).date()
+    first, last = day - timedelta(days=filters.days - 1), day - timedelta(days=1)
+    version = await ctx.read(lambda views: KpiStore(views.conn, dialect).daily_version(first))
+    today = WINDOW.fresh_today(store, now, tz)
+    key = (filters, lang, day)
+    if today is not None and (hit := _FIGURES.get(store, key, (version, today.at))) is not None:
         return hit
-    data = await ctx.read(lambda views: _fetch(views, ctx.store.dialect, now, ctx.timezone, filters))
+    if today is None:  # the daemon's kpi_today job keeps it fresh while the page is looked at; else count here
+        today = await ctx.read(lambda views: WINDOW.count_today(store, views.conn, dialect, now, tz))
+    ended = WINDOW.ended(store, first, last, version)
+    if ended is None:  # the rollup wrote a day (nightly), or this window was not read yet
+        ended = await ctx.read(lambda views: WINDOW.read_ended(store, views.conn, dialect, first, last, version))
+    data = assemble(filters, ended, today)
     labels = Labels(translator(lang), lang, ctx.kpi)
     found = data, labels, await ctx.offload(build_charts, data, labels)
-    _FIGURES.put(key, version, now, found)
+    _FIGURES.put(store, key, (version, today.at), found)
     return found
 
 
-def _fetch(views: Views, dialect: str, now: datetime, tz: tzinfo, filters: KpiFilters) -> KpiData:
-    return fetch(KpiStore(views.conn, dialect), now, tz, filters)
-
-
 class FigureCache:
-    """The window's figures and charts, kept for ``FRESH`` per question, dropped at once when the rollup changes.
+    """Each question's charts, kept while its figures are the same (rollup version, time of today's count).
 
-    Ended days are fixed until the rollup rewrites them (its version is the newest
-    ``rolled_up_at`` and the row count of the window, one index read per view), so only today's
-    live count can age: at most ``FRESH``, the page says "today, counted live". Without it every
-    view of a team's wall screen recounted today and re-parsed 30 days of rollup JSON
-    (≈ 0.3 s at 200,000 parcels, 2.7 s at 1,000,000: benchmarks/b10_console.py).
+    The figures come from :data:`~monitor.kpi.window.WINDOW`, which decides how old today may
+    be; this keeps the charts built from them, so the views of a team's wall screen within a
+    minute build nothing.
     """
 
-    FRESH = timedelta(seconds=60)
     SIZE = 64
 
     def __init__(self) -> None:
-        self._entries: dict[Any, tuple[Any, datetime, Any]] = {}
+        # per store, held weakly: a store that is gone takes its charts along
+        self._entries: weakref.WeakKeyDictionary[object, dict[Any, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
 
-    def get(self, key: Any, version: Any, now: datetime) -> Any | None:
-        """Return what was stored for ``key`` at this rollup version less than ``FRESH`` ago, else None."""
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != version or not entry[1] <= now < entry[1] + self.FRESH:
-            return None
-        return entry[2]
+    def get(self, store: object, key: Any, version: Any) -> Any | None:
+        """Return what was stored for ``key`` from the same figures, else None."""
+        entry = self._entries.get(store, {}).get(key)
+        return entry[1] if entry is not None and entry[0] == version else None
 
-    def put(self, key: Any, version: Any, now: datetime, value: Any) -> None:
+    def put(self, store: object, key: Any, version: Any, value: Any) -> None:
         """Keep ``value``, dropping the oldest entry beyond ``SIZE`` (filters are few: days, shop, carrier)."""
-        self._entries.pop(key, None)
-        self._entries[key] = (version, now, value)
-        while len(self._entries) > self.SIZE:
-            self._entries.pop(next(iter(self._entries)))
+        entries = self._entries.setdefault(store, {})
+        entries.pop(key, None)
+        entries[key] = (version, value)
+        while len(entries) > self.SIZE:
+            entries.pop(next(iter(entries)))
 
 
 _FIGURES = FigureCache()

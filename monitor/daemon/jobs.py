@@ -1,4 +1,4 @@
-"""The scheduler's jobs: poll, sweep, dispatch, KPI rollup, retention.
+"""The scheduler's jobs: poll, sweep, dispatch, KPI rollup and today's count, retention.
 
 Each job is guarded: a run that is still going when the next one is due is not doubled,
 an exception is logged and the next run tries again (the scheduler never dies), and the
@@ -20,7 +20,9 @@ import structlog
 
 from monitor.daemon.assembly import Runtime
 from monitor.kpi.watch import ForecastWatch
+from monitor.kpi.window import WINDOW
 from monitor.store.store import BACKGROUND
+from monitor.store.views import read
 from monitor.tickets.sla import SlaWatch
 
 log = structlog.get_logger("monitor.daemon")
@@ -158,6 +160,23 @@ class Jobs:
             if not mine:
                 return 0
             return await self.forecast.run()
+
+    async def kpi_today(self) -> bool:
+        """Recount today's KPI figures in the background while someone looks at 指标 (``monitor.kpi.window``).
+
+        Every replica counts for its own console, so its views find today fresh and count nothing
+        under a request; nobody looking (``WINDOW.wanted`` false) costs nothing.
+        """
+        store, now = self.rt.store, self.rt.clock.now()
+        if not WINDOW.wanted(store, now):
+            return False
+
+        def count() -> None:
+            with read(store) as views:
+                WINDOW.count_today(store, views.conn, store.dialect, now, self.rt.settings.timezone)
+
+        await store.offload(count)
+        return True
 
     async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay), and console sessions that ended."""

@@ -50,6 +50,8 @@ log = structlog.get_logger("monitor.daemon")
 GRACE_SECONDS = 30.0
 #: Carrier requests the poller keeps in flight (50 ms answers × 300/s ≈ 15 needed).
 POLL_IN_FLIGHT = 32
+#: How often today's KPI figures are recounted while the console's 指标 is looked at (they may be 60 s old).
+KPI_TODAY_SECONDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,7 @@ class Daemon:
         self._tickets(rt, jobs)
         scheduler.add_job(jobs.guarded("ticket_deadlines", jobs.ticket_deadlines), self._every(60))
         scheduler.add_job(jobs.guarded("rollup", jobs.rollup), self._daily(0, 10))
+        scheduler.add_job(jobs.guarded("kpi_today", jobs.kpi_today), self._every(KPI_TODAY_SECONDS))
         jobs.forecast = ForecastWatch(rt.store, self.clock, self.settings.timezone, self.settings.kpi.pickup_target,
                                       rt.channels, self.settings.route, self.settings.quiet_hours,
                                       self.settings.language)  # fmt: skip

@@ -314,3 +314,32 @@ def test_today_is_at_most_a_minute_old_and_a_rollup_shows_at_once(desk: ApiServe
     rollup_kpis(desk.store, desk.clock, D3, CST)
     rows = tables(viewer.get("/kpis", params={"days": 7}).text)["pickup"]
     assert [r[3] for r in rows if r[0] == D3.isoformat() and r[1] == "专营店"] == ["1"], "a new rollup shows at once"
+
+
+def test_todays_count_is_shared_by_every_view_and_kept_fresh_by_the_daemons_job(
+    desk: ApiServer, viewer: httpx.Client
+) -> None:
+    """One live count serves every filter; the daemon's job recounts it so views count nothing, only while watched."""
+    from types import SimpleNamespace
+
+    from monitor.daemon.jobs import Jobs
+
+    jobs = Jobs(SimpleNamespace(store=desk.store, clock=desk.clock, settings=SimpleNamespace(timezone=CST)))  # type: ignore[arg-type]
+
+    def shipped_today(**params: str) -> str:
+        rows = tables(viewer.get("/kpis", params={"days": 7, **params}).text)["pickup"]
+        return next(r[3] for r in rows if r[0] == TODAY.isoformat() and r[1] == "旗舰店")
+
+    assert desk.call(jobs.kpi_today()) is False, "nobody has looked at the page: nothing is counted"
+    assert shipped_today() == "2"
+    ship(desk, ["C3"], "旗舰店", desk.clock.now())
+    assert shipped_today(shop="旗舰店") == "2", "another filter within the minute reads the same count"
+    desk.clock.advance(timedelta(seconds=40))
+    assert desk.call(jobs.kpi_today()) is True  # watched, and the count is half a minute old: recount
+    ship(desk, ["C4"], "旗舰店", desk.clock.now())
+    desk.clock.advance(timedelta(seconds=30))  # 70 s after the view's count, 30 s after the job's
+    assert shipped_today() == "3", "the view shows the job's count (C3, not yet C4) and counts nothing itself"
+    desk.clock.advance(timedelta(seconds=61))  # no job ran: the view counts itself, today is never older than 60 s
+    assert shipped_today() == "4"
+    desk.clock.advance(timedelta(minutes=11))
+    assert desk.call(jobs.kpi_today()) is False, "nobody looked for ten minutes: the job stops counting"
