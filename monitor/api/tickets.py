@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, tzinfo
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
@@ -83,6 +83,10 @@ Assignee = Annotated[
 Team = Annotated[str | None, Query(description="A configured team.", examples=["ops"], pattern=TEAM)]
 Overdue = Annotated[bool | None, Query(description="`true`: only active tickets whose deadline (`due_at`) has passed.")]
 State = Annotated[TicketFilter | None, Query(description="A state, or `active` (open, processing, reopened).")]
+Severity = Annotated[
+    Literal["info", "warning", "critical"] | None,
+    Query(description="The severity of the anomaly behind it (a refund's ticket has none).", examples=["critical"]),
+]
 
 
 def _cursor(cursor: str | None) -> tuple[int | None, int] | None:
@@ -163,8 +167,10 @@ def _filters(
     shop: str | None,
     carrier: str | None,
     overdue: bool | None,
+    severity: str | None,
 ) -> dict[str, Any]:
     return {
+        "severity": severity,
         "state": state,
         "assignee": _assignee(assignee, who),
         "team": team,
@@ -179,7 +185,8 @@ def _filters(
     "/tickets",
     summary="The ticket queue",
     description="Most money at stake first (tickets without a stake last), then oldest first. Filter on any of "
-    "state, assignee (`me`, `none` or a login), team, rule, shop, carrier and `overdue=true`. Page with `cursor`.",
+    "state, assignee (`me`, `none` or a login), team, rule, severity, shop, carrier and `overdue=true`. Page with "
+    "`cursor`.",
     response_model=TicketPage,
     responses=errors(401, 422),
 )
@@ -195,10 +202,11 @@ async def list_tickets(
     shop: Annotated[str | None, text_query("Shop name.")] = None,
     carrier: Annotated[str | None, text_query("Carrier code.", ["zto"])] = None,
     overdue: Overdue = None,
+    severity: Severity = None,
 ) -> TicketPage:
     """Return one page of the queue."""
     after = _cursor(cursor)
-    filters = _filters(ctx, who, state, assignee, team, rule, shop, carrier, overdue)
+    filters = _filters(ctx, who, state, assignee, team, rule, shop, carrier, overdue, severity)
     page = await ctx.read(lambda views: views.tickets(**filters, limit=limit, after=after))
     return TicketPage(items=[TicketOut.of(r) for r in page.rows], next_cursor=_next_cursor(page))
 
@@ -225,9 +233,10 @@ async def tickets_csv(
     shop: Annotated[str | None, text_query("Shop name.")] = None,
     carrier: Annotated[str | None, text_query("Carrier code.", ["zto"])] = None,
     overdue: Overdue = None,
+    severity: Severity = None,
 ) -> StreamingResponse:
     """Stream every matching ticket as CSV."""
-    filters = _filters(ctx, who, state, assignee, team, rule, shop, carrier, overdue)
+    filters = _filters(ctx, who, state, assignee, team, rule, shop, carrier, overdue, severity)
     headers = {"Content-Disposition": 'attachment; filename="tickets.csv"'}
     return StreamingResponse(_csv(ctx, filters), media_type="text/csv; charset=utf-8", headers=headers)
 

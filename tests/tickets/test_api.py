@@ -113,6 +113,28 @@ def test_filters_on_assignee_team_state_and_overdue(desk: Desk) -> None:
         assert numbers(http.get("/api/v1/tickets", params={"overdue": "true"}).json()) == ["SB5"]
 
 
+def test_filters_on_the_severity_of_the_anomaly_behind_the_ticket(desk: Desk) -> None:
+    from sqlalchemy import update
+
+    from monitor.store.models import Anomaly, Ticket
+
+    with desk.api.store.begin() as uow:  # SB3's anomaly configured as a warning (all five are critical by default)
+        anomaly = uow.conn.execute(Ticket.__table__.select().where(Ticket.__table__.c.id == desk.ids["SB3"])).one()
+        uow.conn.execute(update(Anomaly.__table__).where(Anomaly.__table__.c.id == anomaly.anomaly_id)
+                         .values(severity="warning"))  # fmt: skip
+    with desk.as_("li.lei") as http:
+        assert numbers(http.get("/api/v1/tickets", params={"severity": "critical"}).json()) == ["SB2", "SB5", "SB1",
+                                                                                                 "SB4"]  # fmt: skip
+        assert numbers(http.get("/api/v1/tickets", params={"severity": "warning"}).json()) == ["SB3"]
+        assert numbers(http.get("/api/v1/tickets", params={"severity": "info"}).json()) == []
+        exported = http.get("/api/v1/tickets.csv", params={"severity": "warning"})
+        assert (
+            exported.status_code == 200 and len(list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))) == 1
+        )
+        refused = http.get("/api/v1/tickets", params={"severity": "urgent"})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "severity", refused.text
+
+
 def test_patch_closes_with_an_outcome_and_refuses_what_the_lifecycle_does_not_allow(desk: Desk) -> None:
     ticket = desk.ids["SB2"]
     with desk.as_("li.lei") as http:
