@@ -38,7 +38,7 @@ from monitor.clock import SimulatedClock
 from monitor.kpi.forecast import HORIZON_DAYS, WINDOW_DAYS, build_forecast
 from monitor.logging import configure
 from monitor.store.db import make_engine, upgrade
-from monitor.store.reports import KpiSlice, open_kpi
+from monitor.store.kpi import KpiSlice, open_kpi
 from monitor.store.store import P, Store
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -395,7 +395,7 @@ def report(
     import json
 
     from monitor.clock import SystemClock
-    from monitor.reports import build_report, render_report, report_json
+    from monitor.kpi.reports import build_report, render_report, report_json
     from monitor.store.store import Store
 
     settings = _settings(config_path)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from monitor.reports import percentile
+from monitor.kpi.reports import percentile
 from monitor.store.durations import EXACT, GAMMA, Durations, bucket_edges, bucket_of
 
 PCTS = (1, 5, 10, 25, 50, 75, 90, 95, 99, 100)

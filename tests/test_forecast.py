@@ -27,7 +27,7 @@ from monitor.replay.runner import replay
 from monitor.replay.scenario import parse
 from monitor.rules.ruleset import build_ruleset
 from monitor.store.forecast import DayCounts, open_forecast
-from monitor.store.reports import KpiSlice, open_kpi
+from monitor.store.kpi import KpiSlice, open_kpi
 from monitor.store.store import Store
 from tests.conftest import BACKENDS
 from tests.test_reports import CST, Shop, t

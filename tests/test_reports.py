@@ -23,8 +23,7 @@ from monitor.actions.intercepts import RefundRequest
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.cli import main
 from monitor.clock import SimulatedClock, SystemClock
-from monitor.replay.runner import ceil_minute
-from monitor.reports import (
+from monitor.kpi.reports import (
     InterceptFigures,
     PickupFigures,
     Report,
@@ -34,6 +33,7 @@ from monitor.reports import (
     render_table,
     report_json,
 )
+from monitor.replay.runner import ceil_minute
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
 from monitor.shipments import Shipment

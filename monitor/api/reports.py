@@ -16,7 +16,7 @@ from monitor.api.context import Ctx, text_path, text_query
 from monitor.api.errors import ApiError
 from monitor.api.schemas import errors
 from monitor.kpi.forecast import build_forecast, forecast_json
-from monitor.reports import build_report, report_json
+from monitor.kpi.reports import build_report, report_json
 
 router = APIRouter(tags=["reports"])
 

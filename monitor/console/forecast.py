@@ -19,7 +19,7 @@ from markupsafe import Markup
 from monitor.console.catalog import translator
 from monitor.console.pages import _ctx, _lang, _render, _session, _to_login
 from monitor.kpi.forecast import Forecast, build_forecast, forecast_json
-from monitor.reports import fmt_rate
+from monitor.kpi.reports import fmt_rate
 
 router = APIRouter(include_in_schema=False)
 MAX_TEXT = 64

@@ -34,11 +34,11 @@ from markupsafe import Markup, escape
 from monitor.config import KpiSettings
 from monitor.console.catalog import translator
 from monitor.console.pages import _ctx, _lang, _render, _session, _to_login
+from monitor.kpi.reports import fmt_rate, fmt_seconds, fmt_yuan
 from monitor.kpi.window import WINDOW, Ended, Today
-from monitor.reports import fmt_rate, fmt_seconds, fmt_yuan
 from monitor.rules.ruleset import RULE_IDS
 from monitor.store.durations import Durations
-from monitor.store.reports import KpiSlice, KpiStore
+from monitor.store.kpi import KpiSlice, KpiStore
 from monitor.tickets.book import TITLES
 
 router = APIRouter(include_in_schema=False)

@@ -177,3 +177,16 @@ class _Fixed:
 
     def now(self) -> datetime:
         return self.at
+
+
+def purge_sessions(store: Store, now: datetime) -> int:
+    """Delete console sessions that ended (logged out, revoked, or idle past their limit); return how many.
+
+    A session is an ``api_token`` row (label ``console``), one per login: without this the table
+    grows for ever. Live sessions, and API tokens of any other label (revoked ones stay listed
+    for the record), are kept. ``now`` is the wall clock the sessions are checked against.
+    """
+    with store.begin() as uow:
+        deleted = Accounts(uow).delete_finished_tokens(LABEL, revoked_before=now, idle_before=now - IDLE)
+    log.info("retention.sessions_purged", deleted=deleted)
+    return deleted

@@ -120,7 +120,7 @@ class Jobs:
         late scan that changed a day's figures is counted. Rollups are idempotent. Learning
         replaces the ``route_norm`` table (``monitor.norms``) and this process's copy of it.
         """
-        from monitor.maintenance import rollup_kpis
+        from monitor.kpi.rollup import rollup_kpis
         from monitor.norms.learn import learn
 
         store, clock, norms = self.rt.store, self.rt.clock, self.rt.monitor.norms
@@ -180,7 +180,8 @@ class Jobs:
 
     async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay), and console sessions that ended."""
-        from monitor.maintenance import purge_finished, purge_sessions
+        from monitor.console.sessions import purge_sessions
+        from monitor.kpi.rollup import purge_finished
 
         days = self.rt.settings.retention.finished_days
         async with self.singleton("retention") as mine:

@@ -1,7 +1,7 @@
 """The 24-hour pickup-rate forecast: each shop's rolling 30-day rate for each of the next 7 days.
 
 The platform scores ``picked up by the deadline ÷ deadlines passed`` over the last 30 days
-(:mod:`monitor.reports`). The rate at the end of day X covers the deadlines of days X-29 … X,
+(:mod:`monitor.kpi.reports`). The rate at the end of day X covers the deadlines of days X-29 … X,
 so most of it is known today:
 
 - the days already past (``kpi_daily``, or live for the days not rolled up yet) — the oldest
@@ -31,7 +31,7 @@ from typing import Any
 
 from monitor.clock import Clock
 from monitor.config import KpiSettings
-from monitor.reports import day_bounds, fmt_rate, render_table
+from monitor.kpi.reports import day_bounds, fmt_rate, render_table
 from monitor.store.forecast import DayCounts, open_forecast
 from monitor.store.store import Store
 

@@ -6,7 +6,7 @@ parcels, most of a second at 1,000,000 (``benchmarks/b10_console.py``). Neither 
 asks, so neither is done per view any more:
 
 * **Ended days** change only when the rollup rewrites one (nightly, or a purge): their rows are
-  parsed once per *rollup version* (:meth:`~monitor.store.reports.KpiStore.daily_version`, one
+  parsed once per *rollup version* (:meth:`~monitor.store.kpi.KpiStore.daily_version`, one
   index read) for every shop and carrier, and views filter them in memory.
 * **Today** is one live count for every shop and carrier (:meth:`KpiStore.live`), kept
   :attr:`KpiWindow.FRESH`. The daemon's ``kpi_today`` job recounts it in the background while
@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from monitor.reports import day_bounds
-from monitor.store.reports import KpiSlice, KpiStore
+from monitor.kpi.reports import day_bounds
+from monitor.store.kpi import KpiSlice, KpiStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,7 @@ class Durations:
         return self._max if self._n else None
 
     def percentile(self, pct: float) -> float | None:
-        """Return the nearest-rank percentile, as :func:`monitor.reports.percentile` does for a list.
+        """Return the nearest-rank percentile, as :func:`monitor.kpi.reports.percentile` does for a list.
 
         Exact while the values are kept. From the histogram: the bucket holding that rank, the
         value interpolated (log-linearly) between its edges by the rank's place among the

@@ -1,6 +1,6 @@
 """The pickup-rate forecast's SQL: what each day of the window already holds, and its alert state.
 
-Two sources, as for the reports (:mod:`monitor.store.reports`): ``kpi_daily`` for the days up
+Two sources, as for the reports (:mod:`monitor.store.kpi`): ``kpi_daily`` for the days up
 to the last one rolled up (a past day's pickup figures are final once it ends), and one live
 query for the days after it — today and the days ahead included — that buckets parcels by the
 local day of their pickup deadline. The live query is a range scan on

@@ -361,7 +361,7 @@ class KpiDaily(SQLModel, table=True):
     """One local day's figures for one shop and carrier, kept after the parcels behind them are purged.
 
     Each figure counts what happened on that day: shipments shipped, pickups that fell due,
-    deliveries, anomalies opened, intercepts requested (see ``monitor.store.reports``).
+    deliveries, anomalies opened, intercepts requested (see ``monitor.store.kpi``).
     """
 
     __tablename__ = "kpi_daily"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from monitor.config import load
 from monitor.console import sessions
-from monitor.maintenance import purge_sessions
+from monitor.console.sessions import purge_sessions
 from monitor.people.accounts import People
 from monitor.people.model import CLI
 from monitor.people.store import TOK

@@ -13,9 +13,9 @@ import pytest
 from carriers.model import Status
 from monitor.config import KpiSettings
 from monitor.kpi.forecast import build_forecast
+from monitor.kpi.reports import fmt_rate
 from monitor.people.accounts import People
 from monitor.people.model import CLI
-from monitor.reports import fmt_rate
 from monitor.store.store import Store
 from tests.api.server import START, ApiServer, running_api
 from tests.api.test_reports_api import ship

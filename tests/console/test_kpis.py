@@ -21,11 +21,11 @@ import pytest
 from carriers.model import Status
 from monitor.config import KpiSettings, load
 from monitor.errors import ConfigError
-from monitor.maintenance import rollup_kpis
+from monitor.kpi.reports import fmt_rate, fmt_seconds, fmt_yuan, percentile
+from monitor.kpi.rollup import rollup_kpis
 from monitor.people.accounts import People
 from monitor.people.model import CLI
-from monitor.reports import fmt_rate, fmt_seconds, fmt_yuan, percentile
-from monitor.store.reports import KpiSlice, open_kpi
+from monitor.store.kpi import KpiSlice, open_kpi
 from monitor.store.store import Store
 from tests.api.server import CST, START, ApiServer, running_api
 from tests.console.test_sessions import PASSWORD, log_in

@@ -11,9 +11,9 @@ from sqlalchemy import update
 
 from monitor.cli import main
 from monitor.clock import SimulatedClock, SystemClock
-from monitor.maintenance import rollup_kpis
-from monitor.reports import build_report, render_report, report_json
-from monitor.store.reports import KD
+from monitor.kpi.reports import build_report, render_report, report_json
+from monitor.kpi.rollup import rollup_kpis
+from monitor.store.kpi import KD
 from monitor.store.store import Store, UnitOfWork
 from tests.api.server import START, running_api
 

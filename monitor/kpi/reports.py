@@ -15,7 +15,7 @@ passes would inflate the most recent day, since the parcels not yet scanned woul
 out while the ones already scanned were counted. Because a parcel is due on the day of its
 deadline, a past day's figure is final once the day ends, so it can be rolled up.
 
-Figures come from two sources that answer the same question (:mod:`monitor.store.reports`):
+Figures come from two sources that answer the same question (:mod:`monitor.store.kpi`):
 ``kpi_daily`` for the days some of whose parcels were purged — the live tables no longer
 know those days whole — and the live tables for every other day. A day merely rolled up is
 still read live: its intercepts and anomalies keep moving after the nightly rollup (an
@@ -38,11 +38,11 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.clock import Clock
+from monitor.kpi import tickets as ticket_kpis
 from monitor.rules.ruleset import RULE_IDS
 from monitor.store.durations import Durations
-from monitor.store.reports import KpiSlice, open_kpi
+from monitor.store.kpi import KpiSlice, open_kpi
 from monitor.store.store import Store
-from monitor.tickets import kpis as ticket_kpis
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +187,7 @@ class Report:
     intercepts_total: InterceptFigures
     anomalies: tuple[AnomalyRow, ...]
     anomalies_total: AnomalyFigures
-    #: Tickets opened/closed per day, time to close and outcomes per rule, overdue (``monitor.tickets.kpis``).
+    #: Tickets opened/closed per day, time to close and outcomes per rule, overdue (``monitor.kpi.tickets``).
     tickets: ticket_kpis.TicketKpis | None = None
 
 

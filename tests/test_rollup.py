@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor.maintenance import counted_days, purge_finished, rollup_kpis
-from monitor.reports import report_json
+from monitor.kpi.reports import report_json
+from monitor.kpi.rollup import counted_days, purge_finished, rollup_kpis
+from monitor.store.kpi import open_kpi
 from monitor.store.models import (
     Action,
     Activity,
@@ -22,7 +23,6 @@ from monitor.store.models import (
     Ticket,
     TrackingEventRow,
 )
-from monitor.store.reports import open_kpi
 from monitor.store.store import Store
 from tests.test_reports import CST, Shop, t
 

@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from monitor.clock import Clock
-from monitor.reports import day_bounds
-from monitor.store.reports import open_kpi
+from monitor.kpi.reports import day_bounds
+from monitor.store.kpi import open_kpi
 from monitor.store.store import Store
 
-log = structlog.get_logger("monitor.maintenance")
+log = structlog.get_logger("monitor.kpi.rollup")
 
 #: The default of ``Settings.timezone``: Tmall and Douyin shops keep Beijing time.
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
@@ -136,22 +136,6 @@ def purge_finished(
         log.info("retention.chunk", deleted=len(doomed), kept=len(candidates) - len(doomed), after_id=after_id)
     log.info("retention.purged", parcels=result.parcels, kept_not_rolled_up=result.kept_not_rolled_up)
     return result
-
-
-def purge_sessions(store: Store, now: datetime) -> int:
-    """Delete console sessions that ended (logged out, revoked, or idle past their limit); return how many.
-
-    A session is an ``api_token`` row (label ``console``), one per login: without this the table
-    grows for ever. Live sessions, and API tokens of any other label (revoked ones stay listed
-    for the record), are kept. ``now`` is the wall clock the sessions are checked against.
-    """
-    from monitor.console.sessions import IDLE, LABEL  # the console owns what a session is
-    from monitor.people.store import Accounts
-
-    with store.begin() as uow:
-        deleted = Accounts(uow).delete_finished_tokens(LABEL, revoked_before=now, idle_before=now - IDLE)
-    log.info("retention.sessions_purged", deleted=deleted)
-    return deleted
 
 
 def counted_days(parcel: Any, times: Iterable[datetime], tz: tzinfo) -> set[date]:

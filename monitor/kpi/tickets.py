@@ -1,6 +1,6 @@
 """Ticket KPIs: opened and closed per day, time to close (median, p90) and outcomes per rule, overdue.
 
-The figures are counted like every other KPI (``monitor.store.reports``): a ticket counts as
+The figures are counted like every other KPI (``monitor.store.kpi``): a ticket counts as
 opened on the local day it opened, as closed (with its time to close and its outcome —
 ``cancelled`` for a cancelled one) on the day it closed, as gone overdue on the day its
 deadline passed while it was still being worked. So the same per-day figures come from the
@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from monitor.store.durations import Durations
-from monitor.store.reports import KpiStore, add_ticket_figures, no_ticket_figures
+from monitor.store.kpi import KpiStore, add_ticket_figures, no_ticket_figures
 
 
 @dataclass(frozen=True, slots=True)
