@@ -70,6 +70,11 @@ def build(engine: Engine, parcels: int, intercepts: int, seed: int) -> None:
         for lo in range(0, len(batch), CHUNK):
             with engine.begin() as conn:
                 conn.execute(insert(table.__table__), batch[lo : lo + CHUNK])
+    with engine.begin() as conn:  # what the store writes with each intercept (migration 0016 fills old rows so)
+        conn.exec_driver_sql(
+            "UPDATE intercept SET shop = (SELECT parcel.shop FROM parcel WHERE parcel.id = intercept.parcel_id), "
+            "carrier = (SELECT parcel.carrier FROM parcel WHERE parcel.id = intercept.parcel_id)"
+        )
     day = NOW.date().isoformat()
     with engine.begin() as conn:
         conn.execute(

@@ -29,3 +29,33 @@ def test_upgrade_is_idempotent(engine: Engine) -> None:
 def test_sqlite_runs_in_wal_mode(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_migration_0016_gives_existing_intercepts_their_parcels_shop_and_carrier(engine: Engine) -> None:
+    """A store upgraded from 0015 keeps its intercepts findable by shop and carrier (the 拦截 filters)."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import insert, text
+
+    from monitor.store.db import alembic_config
+    from monitor.store.models import Parcel
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0015")
+    at = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        times = {"shipped_at": at, "pickup_deadline": at, "created_at": at, "updated_at": at}
+        keys = {"id": 7, "carrier": "sf", "tracking_no": "SF7", "order_id": "O7", "shop": "旗舰店"}
+        conn.execute(insert(Parcel.__table__).values(**keys, **times))
+        conn.execute(text("INSERT INTO intercept (refund_id, parcel_id, state, reason, requested_at, attempt, "
+                          "state_since) VALUES ('R7', 7, 'failed', '', :at, 1, :at)"),
+                     {"at": "2026-11-20 02:00:00.000000"})  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT shop, carrier FROM intercept WHERE refund_id = 'R7'")).one() == (
+            "旗舰店",
+            "sf",
+        )

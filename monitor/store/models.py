@@ -227,11 +227,16 @@ class Intercept(SQLModel, table=True):
         Index("ix_intercept_state_since", "state", "state_since"),
         Index("ix_intercept_state_id", "state", "id"),  # the console's 拦截 page: one state, newest first
         Index("ix_intercept_requested_at", "requested_at"),  # the 指标 page's intercepts of today (migration 0014)
+        Index("ix_intercept_shop_state", "shop", "state", "id"),  # 拦截 filtered by shop (migration 0016)
+        Index("ix_intercept_carrier_state", "carrier", "state", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     refund_id: str = Field(max_length=64)
     parcel_id: int = Field(foreign_key="parcel.id", index=True)
+    #: The parcel's shop and carrier, kept on the row (they never change) so the 拦截 filters read an index.
+    shop: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
+    carrier: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     # held | requested | pending | accepted | rejected | succeeded | failed | skipped | joined
     state: str = Field(max_length=16)
     reason: str = Field(default="", max_length=256)

@@ -79,11 +79,11 @@ def intercept_page(
     """
     phase, before = _cursor(cursor)
     base = (
-        select(I, P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop, R.c.received_at.label("refund_at"))
+        select(I, P.c.tracking_no, P.c.order_id, R.c.received_at.label("refund_at"))
         .join(P, P.c.id == I.c.parcel_id)
         .outerjoin(R, R.c.refund_id == I.c.refund_id)
     )
-    for column, value in ((P.c.carrier, carrier), (P.c.shop, shop)):
+    for column, value in ((I.c.carrier, carrier), (I.c.shop, shop)):  # on the row: ix_intercept_*_state
         if value is not None:
             base = base.where(column == value)
     if state is not None:
@@ -143,13 +143,12 @@ def _answered_at(row: Row[Any], call: Row[Any] | None) -> datetime | None:
 
 
 def intercept_counts(conn: Connection, *, carrier: str | None = None, shop: str | None = None) -> dict[str, int]:
-    """Count intercepts per state (an index-only read of ``ix_intercept_state_id`` without filters)."""
+    """Count intercepts per state: an index-only read (``ix_intercept_state_id``, or by shop / carrier
+    ``ix_intercept_shop_state`` / ``ix_intercept_carrier_state``: the row keeps its parcel's, migration 0016)."""
     stmt = select(I.c.state, func.count()).select_from(I)
-    if carrier is not None or shop is not None:
-        stmt = stmt.join(P, P.c.id == I.c.parcel_id)
-        for column, value in ((P.c.carrier, carrier), (P.c.shop, shop)):
-            if value is not None:
-                stmt = stmt.where(column == value)
+    for column, value in ((I.c.carrier, carrier), (I.c.shop, shop)):
+        if value is not None:
+            stmt = stmt.where(column == value)
     found = {state: n for state, n in conn.execute(stmt.group_by(I.c.state))}
     return {s: found.get(s, 0) for s in INTERCEPT_STATES} | found
 

@@ -1051,7 +1051,10 @@ class UnitOfWork:
         Returns None, inserting nothing, when that refund already decided for the parcel or the
         parcel already has an open intercept (the partial unique index): the caller joins that one.
         """
-        stmt = self._insert(I).values(**row).on_conflict_do_nothing()
+        of_parcel = {  # the parcel's shop and carrier, kept on the row for the 拦截 filters (migration 0016)
+            name: select(P.c[name]).where(P.c.id == row["parcel_id"]).scalar_subquery() for name in ("shop", "carrier")
+        }
+        stmt = self._insert(I).values(**(of_parcel | row)).on_conflict_do_nothing()
         return self.conn.execute(stmt.returning(I.c.id)).scalar()
 
     def open_intercept_of(self, parcel_id: int) -> Row[Any] | None:
@@ -1079,7 +1082,7 @@ class UnitOfWork:
             return []
         claim = update(I).where(I.c.id.in_(ids), I.c.stuck_alerted_at.is_(None)).values(stuck_alerted_at=now)
         mine = list(self.conn.execute(claim.returning(I.c.id)).scalars())
-        keys = (P.c.carrier, P.c.tracking_no, P.c.order_id, P.c.shop)
+        keys = (P.c.tracking_no, P.c.order_id)  # shop and carrier: the intercept's own (migration 0016)
         stmt = select(I, *keys).join(P, P.c.id == I.c.parcel_id).where(I.c.id.in_(mine)).order_by(I.c.id)
         return list(self.conn.execute(stmt)) if mine else []
 

@@ -132,7 +132,8 @@ class Views:
 
     def intercepts_of(self, parcel_id: int) -> list[Row[Any]]:
         """Return a parcel's intercepts, oldest first."""
-        stmt = select(I, *PARCEL_KEYS).join(P, P.c.id == I.c.parcel_id).where(I.c.parcel_id == parcel_id)
+        stmt = select(I, P.c.tracking_no, P.c.order_id).join(P, P.c.id == I.c.parcel_id)  # shop, carrier: I's own
+        stmt = stmt.where(I.c.parcel_id == parcel_id)
         return list(self.conn.execute(stmt.order_by(I.c.id)))
 
     def actions_of(self, parcel_id: int) -> list[Row[Any]]:
@@ -266,8 +267,8 @@ class Views:
         self, *, state: str | None = None, carrier: str | None = None, limit: int = 100, before: int | None = None
     ) -> Page:
         """Return intercepts with their parcel's keys, newest first."""
-        stmt = select(I, *PARCEL_KEYS).join(P, P.c.id == I.c.parcel_id)
-        for column, value in ((I.c.state, state), (P.c.carrier, carrier)):
+        stmt = select(I, P.c.tracking_no, P.c.order_id).join(P, P.c.id == I.c.parcel_id)  # shop, carrier: I's own
+        for column, value in ((I.c.state, state), (I.c.carrier, carrier)):
             if value is not None:
                 stmt = stmt.where(column == value)
         return _page(self.conn, stmt, I.c.id, limit, before)
