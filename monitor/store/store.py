@@ -941,14 +941,13 @@ class UnitOfWork:
         return changed
 
     def _arm_repeats(self, ids: Sequence[int], sent_at: datetime) -> None:
-        rows = self.conn.execute(
-            select(N.c.id, N.c.repeat_seconds).where(
-                N.c.id.in_(ids), N.c.state == "sent", N.c.kind == "firing", N.c.repeat_seconds.is_not(None)
-            )
-        ).all()
+        # Read by id alone and filter here: given ``state = 'sent'`` too, SQLite (no statistics) walks
+        # ix_notification_due over every sent row — 0.67 s a flush at 1,000,000 rows (B9).
+        rows = self.conn.execute(select(N.c.id, N.c.repeat_seconds, N.c.state, N.c.kind).where(N.c.id.in_(ids))).all()
         by_seconds: dict[int, list[int]] = {}
         for r in rows:
-            by_seconds.setdefault(r.repeat_seconds, []).append(r.id)
+            if r.state == "sent" and r.kind == "firing" and r.repeat_seconds is not None:
+                by_seconds.setdefault(r.repeat_seconds, []).append(r.id)
         for seconds, group in by_seconds.items():
             self.update_notifications(group, repeat_due_at=sent_at + timedelta(seconds=seconds))
 
