@@ -364,3 +364,21 @@ def test_the_repeat_pass_reads_only_notices_due_again(store: Store) -> None:
                 "EXPLAIN QUERY PLAN SELECT id FROM notification WHERE repeat_due_at IS NOT NULL AND repeat_due_at <= ?",
                 ("2026-11-12 05:00:00.000000+00:00",)))  # fmt: skip
         assert "ix_notification_repeat" in plan
+
+
+def test_arming_repeats_reads_the_sent_notices_by_key(store: Store) -> None:
+    """Marking notices sent reads those rows by id only: a state filter beside it let SQLite walk every sent row."""
+    route = {"receiver": "ops", "group_wait": "0s", "repeat_interval": "4h"}
+    monitor, clock, inbox = setup(store, route)
+    ship(monitor, 2)
+    with Statements(store) as seen:
+        at(monitor, clock, cst(12, 9))
+    assert inbox["ops"].messages, "the overdue pickups were alerted"
+    (arming,) = [s for s in seen if s.startswith("SELECT notification.id, notification.repeat_seconds")]
+    where = arming.split(" WHERE ", 1)[1]
+    assert where.startswith("notification.id IN") and " AND " not in where, arming
+    if store.dialect == "sqlite":
+        with store.engine.connect() as conn:
+            params = tuple(range(1, arming.count("?") + 1))
+            plan = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + arming, params))
+        assert "PRIMARY KEY" in plan, plan
