@@ -80,12 +80,13 @@ RULES = {"pickup_overdue": "critical", "stalled": "warning", "lost_suspected": "
 GOALS_MS = {"queue": 200.0, "parcel": 100.0, "kpis": 300.0}
 #: What is timed: a label, the goal it counts against, and how to pick the next path.
 PAGES = ("queue mine", "queue unassigned", "queue all", "queue filtered", "parcel (anomaly)", "parcel (any)", "kpis",
-         "kpis (new minute)", "kpis (counts today)")  # fmt: skip
+         "kpis (new minute)", "kpis (first view after idle)")  # fmt: skip
 #: Today's KPI figures are one count shared by every view, at most a minute old (monitor/kpi/window.py):
 #: "kpis" is a team's screens within the minute (charts kept); "kpis (new minute)" moves the app's clock
 #: past the minute and first does what the daemon's kpi_today job does in the background (recount today,
 #: untimed; its own time is printed as "today's count"), so the view builds the charts again from it;
-#: "kpis (counts today)" moves the clock with no job run, so the view counts today itself (no daemon).
+#: "kpis (first view after idle)" moves the clock with no job run, so the view counts today itself (as the
+#: first view does after nobody looked for `WINDOW.WANTED`, when the job stopped counting, or with no daemon).
 LOCATIONS = b1.LOCATIONS
 CHUNK = 10_000
 
@@ -374,7 +375,7 @@ def paths(
         refresh()
         return "/kpis"
 
-    def counts_today() -> str:
+    def first_view_after_idle() -> str:
         clock.advance(timedelta(seconds=61))
         return "/kpis"
 
@@ -390,7 +391,7 @@ def paths(
         "parcel (any)": parcel(anyone),
         "kpis": lambda: "/kpis",
         "kpis (new minute)": new_minute,
-        "kpis (counts today)": counts_today,
+        "kpis (first view after idle)": first_view_after_idle,
     }
 
 
