@@ -129,3 +129,33 @@ def test_norm_book_refresh_and_gaps_use_the_configured_quantile(store: Store) ->
     gaps = book.gaps("sf", "浙江", "四川", "cross_province")
     assert gaps["ship_to_pickup"] == pytest.approx(statistics.median(range(1, 32)) * 3600)
     assert set(gaps) == {"ship_to_pickup", "pickup_to_first_transit", "transit_gap", "ofd_to_delivered"}
+
+
+def test_scans_before_shipping_and_pending_scans_keep_percentile_cont_on_both_backends(store: Store) -> None:
+    """Negative durations fall in negative histogram buckets (SQLite packs the bucket into one key with the
+    route and phase: they must not spill into a neighbour's), and a pending scan is no "next scan" for a gap."""
+    ns = list(range(1, 41))
+    journeys = []
+    for n in ns:
+        shipped = NOW - timedelta(days=10) + n * H
+        at = shipped + (n - 25) * H  # scanned before it was entered as shipped: -24 h … +15 h
+        scans = [(at, "picked_up"), (at + 2 * H, "in_transit"), (at + 2.5 * H, "pending"),
+                 (at + (2 + n) * H, "in_transit"), (at + (3 + n) * H, "out_for_delivery"),
+                 (at + (4 + n) * H, "delivered")]  # fmt: skip
+        journeys.append(Journey("sf", "浙江", "四川", "cross_province", shipped, scans))
+    with store.begin() as uow:
+        write_journeys(uow, journeys)
+    result = learn(store, NOW)
+    assert (result.parcels, result.samples) == (40, 40 * 6)
+    book = NormBook.load(store)
+    expected = {
+        "ship_to_pickup": [n - 25.0 for n in ns],
+        "transit_gap": [float(n) for n in ns] + [1.0] * 40,  # the pending scan skipped
+        "total": [n - 25.0 + 4 + n for n in ns],
+    }
+    for phase, hours in expected.items():
+        norm = book.find("sf", "浙江", "四川", "cross_province", phase)
+        assert norm is not None and norm.samples == len(hours), phase
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+            want = max(cont(hours, q), 0.0)  # a norm is never negative
+            assert norm.quantile(name) / 3600 == pytest.approx(want, abs=1e-3), (phase, name)
