@@ -11,19 +11,23 @@ temporary file); its wall time, lines per second and peak RSS (``wait4`` of the 
 printed. The reference is reading the file and ``json.loads`` of every line.
 
 ``--checkout DIR`` replays with the code of another source tree (e.g. ``git archive HEAD``
-unpacked) to compare before and after; ``--tiny`` (200 parcels) is for CI.
+unpacked) to compare before and after; ``--tiny`` (200 parcels) is for CI. ``--keep DIR`` writes
+the scenarios (``month-N.jsonl``, reused when there) and the replays' output (``out-N.jsonl``,
+``out-N-<checkout dir name>.jsonl``) to DIR and leaves them: two checkouts' outputs compare with ``diff``.
 Goal (issue 14): 100,000 parcels in ≤ 60 s and ≤ 200 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -122,20 +126,26 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--tiny", action="store_true", help="200 parcels, for CI")
     ap.add_argument("--checkout", type=Path, help="replay with the code of this source tree")
+    ap.add_argument("--keep", type=Path, metavar="DIR", help="write the scenarios and outputs here and keep them")
     args = ap.parse_args()
     sizes = [200] if args.tiny else args.parcels
     report = Report("B8 replay")
-    with temp_dir("b8-") as tmp:
+    with _workdir(args.keep) as tmp:
         for parcels in sizes:
             path = Path(tmp) / f"month-{parcels}.jsonl"
-            say(f"B8: writing {parcels:,} parcels …")
-            lines = write(path, parcels)
+            if args.keep is not None and path.exists():  # the same seeded file: written once
+                lines = sum(1 for _ in path.open(encoding="utf-8"))
+            else:
+                say(f"B8: writing {parcels:,} parcels …")
+                lines = write(path, parcels)
             ref = reference(path)
             say(f"B8: replaying {lines:,} lines …")
-            seconds, cpu, rss, code = replay(path, args.checkout, Path(tmp) / f"out-{parcels}.jsonl")
+            tag = f"-{args.checkout.resolve().name}" if args.checkout is not None else ""
+            out = Path(tmp) / f"out-{parcels}{tag}.jsonl"  # --keep: each checkout's output beside the others'
+            seconds, cpu, rss, code = replay(path, args.checkout, out)
             if code != 0:
                 raise SystemExit(f"replay of {parcels} parcels exited {code}")
-            summary = json.loads((Path(tmp) / f"out-{parcels}.jsonl").read_text().splitlines()[-1])
+            summary = json.loads(out.read_text().splitlines()[-1])
             k = f"{parcels // 1000}k" if parcels >= 1000 else str(parcels)
             report.add(f"lines_{k}", lines)
             report.add(f"seconds_{k}", round(seconds, 2), f"{seconds:.2f} s (reference: read + json.loads {ref:.2f} s)")
@@ -146,6 +156,17 @@ def main() -> None:
             if parcels == 100_000:
                 report.goal("100k", seconds <= 60 and rss <= 200 * 2**20, "100k parcels ≤ 60 s and ≤ 200 MB")
     report.print()
+
+
+@contextlib.contextmanager
+def _workdir(keep: Path | None) -> Iterator[str]:
+    """Yield the directory for scenarios and outputs: ``keep`` (made if missing, left), else a temporary one."""
+    if keep is None:
+        with temp_dir("b8-") as tmp:
+            yield tmp
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    yield str(keep.resolve())
 
 
 if __name__ == "__main__":

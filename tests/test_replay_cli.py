@@ -430,3 +430,31 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path: Path) -> None:
     assert plain.stderr == ""  # not a terminal, not asked: nothing on stderr
     asked = replay_cli(tmp_path, lines, "--progress")
     assert asked.returncode == 0 and "replay" in asked.stderr and asked.stdout == plain.stdout
+
+
+def test_batched_replay_holds_a_shipment_whose_refund_came_first() -> None:
+    """A refund-only request before its shipment: that shipment, batched with others, is still held.
+
+    Batches ask for the refunds of new shipments only when a refund line of one of their orders
+    was played; this one was, so the output is the line-by-line one, with the parcel held.
+    """
+    import asyncio
+    import io
+
+    from monitor.replay.runner import replay
+    from monitor.replay.scenario import parse
+    from monitor.rules.ruleset import build_ruleset
+
+    lines = [line({"kind": "refund", "at": t(2, 8), "order_id": "O-SB3", "refund_id": "R3", "type": "refund_only"})]
+    lines += [line(ship(t(2, 8, 4 + i), f"SB{i}")) for i in range(1, 6)]
+    lines += [line(scan(t(2, 11, 10 + i), "picked_up", f"SB{i}")) for i in range(1, 6)]
+    lines.append(line({"kind": "end", "at": t(3, 12)}))
+    outs = []
+    for batching in (True, False):
+        out = io.StringIO()
+        asyncio.run(replay(parse(lines), build_ruleset(), out, summary=True, batching=batching))
+        outs.append(out.getvalue().splitlines())
+    batched, alone = outs
+    assert batched == alone
+    events = [json.loads(x) for x in batched[:-1]]
+    assert [e["tracking_no"] for e in events if e["event"] == "shipment_held"] == ["SB3"]

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import event
+import structlog
+from sqlalchemy import event, func, select
 
 from carriers.model import RETURN_STATUSES, Status
 from carriers.sandbox import SandboxCarrier
@@ -25,15 +26,18 @@ from monitor.clock import SimulatedClock
 from monitor.kpi.watch import ForecastWatch
 from monitor.norms.model import NormBook
 from monitor.replay.scenario import Step, Survey, Verdict
-from monitor.rules.engine import PROBLEM_STATUSES, state_of
+from monitor.rules.engine import PROBLEM_STATUSES, TIME_RULES, state_of
 from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import DEADLINE_COLUMNS, fold
 from monitor.service import Monitor
 from monitor.store.db import make_engine, upgrade
+from monitor.store.models import Action, Notification, Parcel, Refund
 from monitor.store.store import Store, UnitOfWork
+from monitor.store.types import UTCDateTime
 from monitor.tickets.sla import SlaSettings, SlaWatch
 
 MINUTE = timedelta(minutes=1)
+_TICK = timedelta(microseconds=1)  # the first moment after another (times are kept to the microsecond)
 LEAD_KEYS = ("at", "event", "carrier", "tracking_no", "order_id")
 #: Lines at most in one batch (one transaction).
 BATCH = 512
@@ -45,6 +49,23 @@ OPEN_INTERCEPTS = frozenset({"requested", "pending", "accepted"})
 WRITES = re.compile(r"\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.IGNORECASE)
 #: Tables whose rows the outbox run and the alert flush act on.
 QUEUES = frozenset({"action", "notification", "?"})
+_P, _A, _N = Parcel.__table__, Action.__table__, Notification.__table__  # type: ignore[attr-defined]
+#: ``UnitOfWork.due_moments`` as one statement built once: replay asks after every step that acts
+#: (thousands of times a month), and a statement built per call costs more to build and cache-key
+#: than to run. Each deadline column's MIN, then the earliest pending attempt, notification and
+#: repeat; then what else the outbox and the flush claim: running actions' and sending notices' leases.
+_DUE = select(
+    *(select(func.min(_P.c[c])).scalar_subquery() for c in DEADLINE_COLUMNS),
+    select(func.min(_A.c.next_attempt_at)).where(_A.c.state == "pending").scalar_subquery(),
+    select(func.min(_N.c.due_at)).where(_N.c.state == "pending").scalar_subquery(),
+    select(func.min(_N.c.repeat_due_at)).where(_N.c.repeat_due_at.is_not(None)).scalar_subquery(),
+    select(func.min(_A.c.lease_until)).where(_A.c.state == "running").scalar_subquery(),
+    select(func.min(_N.c.due_at)).where(_N.c.state == "sending").scalar_subquery(),
+)
+_DEADLINES = len(DEADLINE_COLUMNS)
+_ANY_REFUND = select(select(Refund.__table__.c.id).limit(1).exists())  # type: ignore[attr-defined]
+_TIME = UTCDateTime()
+_rules_log = structlog.get_logger("monitor.rules")
 
 
 def _key(step: Step) -> tuple[str, str]:
@@ -87,6 +108,58 @@ class _Retry(Exception):
     def __init__(self, keep: int) -> None:
         super().__init__(keep)
         self.keep = keep
+
+
+class _Planned:
+    """A batch's transaction that answers again, from memory, what planning the batch read in it.
+
+    Planning read the batch's parcels (``asked``: those not found did not exist) and saw no
+    active anomaly on them; the shipments then ask which are known, ingest looks the parcels up
+    again and the rules ask for their active anomalies: in the same transaction, with nothing
+    written to those rows in between (shipments are inserted only when new, and a key inserted
+    is asked of the database again), so the answers are the same. Only on SQLite, where
+    ``for_update`` locks nothing; and an anomaly question after anything was written while the
+    rules looked (the batch is then rolled back anyway) goes to the database.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        asked: set[tuple[str, str]],
+        parcels: Mapping[tuple[str, str], Any],
+        quiet: set[int],
+        wrote: Callable[[], bool],
+    ) -> None:
+        self._uow = uow
+        self._asked = asked
+        self._parcels = parcels
+        self._quiet = quiet
+        self._wrote = wrote
+        self._inserted: set[tuple[str, str]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow, name)
+
+    def parcels_by_keys(
+        self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
+    ) -> dict[tuple[str, str], Any]:
+        """The parcels planning read, when it read them all (``UnitOfWork.parcels_by_keys``)."""
+        keys = list(keys)
+        if all(k in self._parcels or (k in self._asked and k not in self._inserted) for k in keys):
+            return {k: self._parcels[k] for k in keys if k in self._parcels}
+        return self._uow.parcels_by_keys(keys, for_update=for_update)
+
+    def insert_parcels(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert shipments (``UnitOfWork.insert_parcels``); their keys are asked of the database from now on."""
+        self._inserted.update((r["carrier"], r["tracking_no"]) for r in rows)
+        self._uow.insert_parcels(rows)
+
+    def active_anomalies(self, parcel_ids: Iterable[int], rules: Iterable[str] | None = None) -> list[Any]:
+        """None for parcels planning saw without one, unless something was written since (``UnitOfWork``'s)."""
+        ids = set(parcel_ids)
+        if ids <= self._quiet and not self._wrote():
+            return []
+        return self._uow.active_anomalies(ids, rules)
 
 
 class Replay:
@@ -166,6 +239,8 @@ class Replay:
         self._batching = batching and self.sla is None and self.forecast is None
         self._due: datetime | None = None  # the earliest rule deadline, outbox attempt or notification
         self._due_send: datetime | None = None  # the earliest outbox attempt or notification
+        self._claim_action: datetime | None = None  # when the outbox run first has something to claim
+        self._claim_notice: datetime | None = None  # when the alert flush first has something to claim
         self._fresh = False  # the two were read from the store after the last write
         self._writes = 0
         self._watching = False
@@ -174,6 +249,9 @@ class Replay:
         self._written: set[str] = set()
         #: Lines found to act (planning stopped at them): played alone without another planning round.
         self._acting: set[int] = set()
+        #: The orders of the refund lines played, when the database held no refund before: new
+        #: shipments of other orders have no refund to follow (None: ask the database each time).
+        self._refunded: set[str] | None = None
         self._flushed = False  # the first flush prints what a database replayed into before holds
         event.listen(store.engine, "before_cursor_execute", self._saw)
 
@@ -193,6 +271,8 @@ class Replay:
     async def run(self) -> None:
         """Play every line, firing time-driven rules in between, up to the ``end`` line."""
         self._requery()
+        with self.store.begin() as uow:
+            self._refunded = None if uow.conn.execute(_ANY_REFUND).scalar() else set()
         lines = iter(self.steps)
         held: list[Step] = []  # lines read ahead that the last batch could not take
         while True:
@@ -270,11 +350,11 @@ class Replay:
         self._written.clear()
         try:
             with self.store.begin() as uow:
-                keep, due = self._plan(uow, batch)
+                keep, due, planned = self._plan(uow, batch)
                 if keep == 0:
                     raise _Retry(0)
                 batch = batch[:keep]
-                self._write(uow, batch)
+                self._write(planned, batch)
         except _Retry as retry:
             self.clock.rewind(start)
             return 0, retry.keep
@@ -285,21 +365,27 @@ class Replay:
         self._tell(len(batch))
         return len(batch), 0
 
-    def _plan(self, uow: UnitOfWork, batch: Sequence[Step]) -> tuple[int, datetime | None]:
-        """Return how many first lines of ``batch`` may go in together, and the next due moment after them.
+    def _plan(self, uow: UnitOfWork, batch: Sequence[Step]) -> tuple[int, datetime | None, Any]:
+        """Return how many first lines of ``batch`` may go in together, the next due moment after them, and the uow.
+
+        The uow returned answers again what this read (:class:`_Planned`, on SQLite).
 
         Reads only. A line stops the batch when something falls due before it (a deadline an
         earlier line armed), or when it looks likely to act (its parcel has an open anomaly or
         an intercept, or the carrier reports trouble or a return): that line is then tried first
         in the next batch, or alone. What the rules really do is checked when the batch is written.
         """
-        tracked = [s for s in batch if s.kind == "tracking"]
-        parcels = uow.parcels_by_keys(_key(s) for s in tracked) if tracked else {}
+        asked = {_key(s) for s in batch}
+        parcels = uow.parcels_by_keys(asked)  # shipments too: _write asks which are known
         active = {a.parcel_id for a in uow.active_anomalies([p.id for p in parcels.values()])} if parcels else set()
+        planned: Any = uow
+        if uow.dialect == "sqlite":
+            quiet = {p.id for p in parcels.values()} - active
+            planned = _Planned(uow, asked, parcels, quiet, lambda: bool(self._writes))
         due, before = self._due, self.clock.now()
         for i, step in enumerate(batch):
             if i and due is not None and ceil_minute(max(due, before)) < step.at:
-                return i, due
+                return i, due, planned
             armed = None
             if step.kind == "shipment":
                 armed = _earliest(self.monitor.shipments.row(step.payload))
@@ -312,7 +398,7 @@ class Replay:
                         or step.payload.status in TROUBLE
                     ):
                         self._acting.add(step.line)
-                        return i, due
+                        return i, due, planned
                     old = state_of(p)
                     new = fold(old, [step.payload])
                     if new != old:
@@ -320,9 +406,9 @@ class Replay:
             if armed is not None:
                 due = armed if due is None else min(due, armed)
             before = step.at
-        return len(batch), due
+        return len(batch), due, planned
 
-    def _write(self, uow: UnitOfWork, batch: Sequence[Step]) -> None:
+    def _write(self, uow: Any, batch: Sequence[Step]) -> None:
         """Write a batch's shipments and events; raise _Retry if rules, intercepts or refunds act on them."""
         rows = []
         for step in batch:
@@ -338,8 +424,9 @@ class Replay:
         try:
             self.monitor.interceptor.follow(uow, result.changes)
             self.monitor.engine.on_changes(uow, result.changes)
-            if added:
-                self.monitor.interceptor.shipped_after_refund(uow, {r["order_id"] for r in added})
+            orders = {r["order_id"] for r in added}
+            if orders and (self._refunded is None or orders & self._refunded):  # else it would find no refund
+                self.monitor.interceptor.shipped_after_refund(uow, orders)
         finally:
             self._watching = False
         if self._writes:
@@ -363,9 +450,7 @@ class Replay:
         self.clock.set(step.at)
         self._written.clear()
         await self._apply(step)
-        if not self._flushed or self._written & {"activity", "?"}:
-            self._flush()
-        self._requery()
+        self._settle(not self._flushed or bool(self._written & {"activity", "?"}))
         self._tell(1)
 
     def _tell(self, lines: int) -> None:
@@ -374,14 +459,53 @@ class Replay:
 
     def _requery(self) -> None:
         """Read the next due moments from the store (after anything that may have moved them)."""
-        self._fresh = True
         with self.store.begin() as uow:
-            self._due, self._due_send = uow.due_moments()
-            if self.sla is not None:
-                moments = [m for m in (self._due, self.sla.next_due(uow, self.clock.now())) if m is not None]
-                self._due = min(moments, default=None)
+            self._read_due(uow)
+
+    def _read_due(self, uow: UnitOfWork) -> None:
+        """Read the next due moments in ``uow`` (what ``UnitOfWork.due_moments`` returns, prebuilt)."""
+        self._fresh = True
+        row = [_TIME.process_result_value(m, None) for m in uow.conn.execute(_DUE).one()]
+        attempt, notice, repeat, lease, sending = row[_DEADLINES:]
+        self._due = min((m for m in row[: _DEADLINES + 2] if m is not None), default=None)
+        self._due_send = min((m for m in (attempt, notice, repeat) if m is not None), default=None)
+        #: What the outbox would claim first (a pending attempt; a running lease ends *before* it is
+        #: claimable again, so a moment just past it), and the flush (notice, lease end, repeat).
+        claims = [attempt, lease + _TICK if lease is not None else None]
+        self._claim_action = min((m for m in claims if m is not None), default=None)
+        self._claim_notice = min((m for m in (notice, sending, repeat) if m is not None), default=None)
+        if self.sla is not None:
+            moments = [m for m in (self._due, self.sla.next_due(uow, self.clock.now())) if m is not None]
+            self._due = min(moments, default=None)
         if self._next_forecast is not None:  # the forecast's next whole hour is due like a deadline
             self._due = min(m for m in (self._due, self._next_forecast) if m is not None)
+
+    def _settle(self, flush: bool) -> None:
+        """After a step: print its activity (when ``flush``) and read the next due moments, in one transaction.
+
+        Both only read, so one transaction gives what the two did one after the other.
+        """
+        with self.store.begin() as uow:
+            rows = uow.activity_after(self._last_activity) if flush else []
+            self._read_due(uow)
+        if flush:
+            self._print(rows)
+
+    def _sweep(self, now: datetime) -> None:
+        """Fire the time-driven rules due at ``now``: ``RuleEngine.sweep``, but all its batches in one transaction.
+
+        The daemon keeps a transaction per batch so that requests get the write lock in
+        between; replay has no requests, and a sweep at every due minute of a month made
+        six or more transactions each (one per rule even with nothing due).
+        """
+        engine = self.monitor.engine
+        opened = 0
+        with self.store.begin() as uow:
+            for rule, column in TIME_RULES:
+                while (batch := engine.sweep_batch(uow, rule, column, now)) is not None:
+                    opened += batch
+        if opened:
+            _rules_log.info("rules.swept", opened=opened, at=now.isoformat())
 
     async def _apply(self, step: Step) -> None:
         if step.kind == "shipment":
@@ -390,10 +514,12 @@ class Replay:
             await self.monitor.ingest([step.payload], act=False)
             due = self._due_send is not None and self._due_send <= self.clock.now()
             if due or self._written & QUEUES or not self._batching:
-                await self.monitor.act()
+                await self._run_actions()
         elif step.kind == "refund":
+            if self._refunded is not None:
+                self._refunded.add(step.payload.order_id)
             await self.monitor.refund(step.payload)
-            await self.monitor.act()
+            await self._run_actions()
         elif step.kind == "intercept_result":
             v: Verdict = step.payload
             if not await self.monitor.intercept_verdict(v.carrier, v.tracking_no, v.answer):
@@ -414,24 +540,45 @@ class Replay:
                 return
             self.clock.set(moment)
             self._written.clear()
-            self.monitor.engine.sweep()
+            self._sweep(moment)
             sends = self._due_send is not None and self._due_send <= moment
             if sends or self._written & QUEUES or not self._batching:  # else the outbox and flush find nothing
-                await self.monitor.run_actions()
+                await self._run_actions()
             if self.sla is not None:
                 await self.sla.run()
             if self.forecast is not None and self._next_forecast is not None and moment >= self._next_forecast:
                 await self.forecast.run()
                 self._next_forecast = _next_hour(moment)
-            if not self._flushed or self._written & {"activity", "?"}:
-                self._flush()
-            self._requery()
+            self._settle(not self._flushed or bool(self._written & {"activity", "?"}))
             previous = moment
 
+    async def _run_actions(self) -> None:
+        """``Monitor.run_actions`` (the outbox, then the alert flush), each skipped when it would claim nothing.
+
+        The last next-due read gave the first moments either could claim something, and every
+        write since is in ``_written``: nothing written to its table and nothing claimable by
+        now means its claim would find nothing. An empty claim costs two ORM-built statements
+        and a transaction, and most runs after a line find one side empty (a notice fell due,
+        or the alerts just queued wait their group_wait). Line by line (``batching=False``)
+        plays as the daemon does, unskipped: tests compare the two.
+        """
+        if not self._batching:
+            await self.monitor.run_actions()
+            return
+        now = self.clock.now()
+        if self._written & {"action", "?"} or (self._claim_action is not None and self._claim_action <= now):
+            await self.monitor.dispatcher.run()
+        if self._written & {"notification", "?"} or (self._claim_notice is not None and self._claim_notice <= now):
+            await self.monitor.notifier.flush()
+
     def _flush(self) -> None:
-        self._flushed = True
         with self.store.begin() as uow:
             rows = uow.activity_after(self._last_activity)
+        self._print(rows)
+
+    def _print(self, rows: Sequence[Any]) -> None:
+        """Print activity rows as scenario output lines, and count them."""
+        self._flushed = True
         for row in rows:
             self._last_activity = row.id
             data: dict[str, Any] = json.loads(row.data)
