@@ -8,7 +8,6 @@ that changed. Duplicates change nothing, so a retried batch is harmless.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +22,16 @@ from monitor.norms.estimate import promised_by_norm
 from monitor.norms.model import NormBook
 from monitor.rules.engine import Change, state_of
 from monitor.rules.ruleset import RuleSet
-from monitor.rules.timeline import ParcelState, Schedule, deadlines, fold
+from monitor.rules.timeline import DEADLINE_COLUMNS, ParcelState, Schedule, deadlines, fold
 from monitor.store.store import UnitOfWork
 
 log = structlog.get_logger("monitor.ingest")
+
+#: What :meth:`Ingestor.columns` returns, in order: the carrier state, then every deadline.
+_COLUMNS = ("status", "status_code", "exception_reason", "last_event_at", "picked_up_at", "delivered_at",
+            *DEADLINE_COLUMNS)  # fmt: skip
+#: The parcel columns a batch writes for each parcel whose state moved (``UnitOfWork.update_parcel_rows``).
+_UPDATED = ("updated_at", *_COLUMNS)
 
 
 def fingerprint(ev: TrackingEvent) -> str:
@@ -70,14 +75,18 @@ class Ingestor:
         self._codes_logged: set[tuple[str, str]] = set()
 
     def apply(self, uow: UnitOfWork, events: Sequence[TrackingEvent]) -> IngestResult:
-        """Store ``events`` and update their parcels; return the parcels whose state moved."""
+        """Store ``events`` and update their parcels; return the parcels whose state moved.
+
+        Rows go to the store as tuples in column order (events, then changed parcels), built
+        in one pass each: no dict per row for the store to pick apart again, only times bound.
+        """
         result = IngestResult(received=len(events))
         if not events:
             return result
         now = self.clock.now()
         parcels = uow.parcels_by_keys(((e.carrier, e.tracking_no) for e in events), for_update=True)
-        grouped: dict[int, list[TrackingEvent]] = defaultdict(list)
-        rows: list[dict[str, Any]] = []
+        grouped: dict[int, tuple[Any, list[TrackingEvent]]] = {}
+        rows: list[tuple[Any, ...]] = []
         seen: set[tuple[int, str]] = set()
         unknown: dict[tuple[str, str], dict[str, Any]] = {}  # (carrier, code) → one upsert row for the batch
         for ev in events:
@@ -85,66 +94,77 @@ class Ingestor:
             if parcel is None:
                 result.unknown_parcel += 1
                 continue
-            key = (parcel.id, fingerprint(ev))
+            parcel_id = parcel.id
+            key = (parcel_id, fingerprint(ev))
             if key in seen:  # repeated within the batch: nothing new to store or fold
                 continue
             seen.add(key)
-            if ev.status is None:
+            status = ev.status
+            if status is None:
                 result.unknown_code += 1
                 self._log_unknown_code(ev)
                 _tally_unknown(unknown, ev, parcel.last_event_at, now)
-            grouped[parcel.id].append(ev)
+            group = grouped.get(parcel_id)
+            if group is None:
+                grouped[parcel_id] = (parcel, [ev])
+            else:
+                group[1].append(ev)
             rows.append(
-                {
-                    "parcel_id": parcel.id,
-                    "fingerprint": key[1],
-                    "time": ev.time,
-                    "status": ev.status.value if ev.status else None,
-                    "reason": ev.reason.value if ev.reason else None,
-                    "raw_code": ev.raw_code[:32],
-                    "raw_text": mask_phone_numbers(ev.raw_text)[:512],  # couriers write the buyer's number in
-                    "location": ev.location[:128],
-                    "received_at": now,
-                }
-            )
+                (
+                    parcel_id,
+                    key[1],
+                    ev.time,
+                    status.value if status else None,
+                    ev.reason.value if ev.reason else None,
+                    ev.raw_code[:32],
+                    mask_phone_numbers(ev.raw_text)[:512],  # couriers write the buyer's number in
+                    ev.location[:128],
+                    now,
+                )
+            )  # in EVENT_COLUMNS order
         if result.unknown_parcel:
             log.warning("ingest.unknown_parcel", events=result.unknown_parcel)
-        uow.insert_events(rows)
+        uow.insert_event_rows(rows)
         uow.note_unknown_codes(list(unknown.values()))  # the 快递公司 page shows them (one statement per batch)
-        by_id = {p.id: p for p in parcels.values()}
         changes: list[Change] = []
-        updates: list[dict[str, Any]] = []
-        for parcel_id, evs in grouped.items():
-            parcel = by_id[parcel_id]
+        updates: list[tuple[Any, ...]] = []
+        for parcel_id, (parcel, evs) in grouped.items():
             old = state_of(parcel)
             new = fold(old, evs)
             if new == old:
                 continue
             changes.append(Change(parcel, old, new))
-            updates.append({"id": parcel_id, "updated_at": now, **self.columns(parcel, new)})
-        uow.update_parcels(updates)
+            updates.append((parcel_id, now, *self._values(parcel, new, parcel.held)))
+        uow.update_parcel_rows(_UPDATED, updates)
         result.changes = tuple(changes)
         return result
 
     def columns(self, parcel: Any, state: ParcelState, held: bool | None = None) -> dict[str, Any]:
         """Return the state and deadline columns of a parcel in ``state``."""
-        held = parcel.held if held is None else held
-        route = (parcel.carrier, parcel.origin_province, parcel.destination_province, parcel.region_class)
+        return dict(zip(_COLUMNS, self._values(parcel, state, parcel.held if held is None else held), strict=True))
+
+    def _values(self, parcel: Any, state: ParcelState, held: bool) -> tuple[Any, ...]:
+        """Return the values of :data:`_COLUMNS` for a parcel in ``state``."""
+        carrier, region = parcel.carrier, parcel.region_class
         promised = parcel.promised_delivery
-        if promised is None and self.norms is not None:
-            promised = promised_by_norm(self.norms, parcel.shipped_at, *route)
-        schedule = Schedule(parcel.shipped_at, parcel.pickup_deadline, promised, parcel.region_class, held)
-        t = self.rules.thresholds(parcel.carrier, parcel.shop)
-        gaps = self.norms.gaps(*route) if self.norms is not None else None
-        return {
-            "status": state.status,
-            "status_code": state.status_code,
-            "exception_reason": state.exception_reason,
-            "last_event_at": state.last_event_at,
-            "picked_up_at": state.picked_up_at,
-            "delivered_at": state.delivered_at,
-            **deadlines(state, schedule, t, gaps),
-        }
+        norms = self.norms
+        gaps = None
+        if norms is not None:
+            origin, dest = parcel.origin_province, parcel.destination_province
+            if promised is None:
+                promised = promised_by_norm(norms, parcel.shipped_at, carrier, origin, dest, region)
+            gaps = norms.gaps(carrier, origin, dest, region)
+        schedule = Schedule(parcel.shipped_at, parcel.pickup_deadline, promised, region, held)
+        due = deadlines(state, schedule, self.rules.thresholds(carrier, parcel.shop), gaps)
+        return (
+            state.status,
+            state.status_code,
+            state.exception_reason,
+            state.last_event_at,
+            state.picked_up_at,
+            state.delivered_at,
+            *due.values(),  # DEADLINE_COLUMNS order
+        )
 
     def _log_unknown_code(self, ev: TrackingEvent) -> None:
         key = (ev.carrier, ev.raw_code)

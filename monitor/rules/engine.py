@@ -35,6 +35,9 @@ SEVERE_REASONS = {"lost", "damaged"}
 OUR_INTERCEPT = {"requested", "pending", "accepted", "succeeded"}
 #: A sweep opens no anomaly of the rule for a parcel with one of these active (overdue: at risk says nothing new).
 SUPPRESSED_BY = {"pickup_at_risk": ("pickup_overdue",)}
+#: Parcels a sweep batch (one transaction) takes, on both backends. Bigger batches held refunds behind
+#: them without making a quiet machine's sweep faster: on PostgreSQL at 1M, B1 took 5.2 / 5.1 s at 200 /
+#: 500 a batch, and B4's p99 during a 38k-anomaly sweep was 184 / 160 / 323 ms at 200 / 500 / 1,000.
 SWEEP_BATCH = 200
 #: What the engine tells about anomalies it resolved: (uow, the anomaly rows, resolution).
 OnResolved = Callable[[UnitOfWork, Sequence[Any], str], None]

@@ -8,7 +8,7 @@ so that time-driven rules are an indexed query.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from carriers.model import RETURN_STATUSES, TERMINAL_STATUSES, Status, TrackingEvent
@@ -50,33 +50,27 @@ class ParcelState:
 
 
 def fold(state: ParcelState, events: Iterable[TrackingEvent]) -> ParcelState:
-    """Return the state after ``events``; the newest event sets the status."""
+    """Return the state after ``events``; the newest event sets the status.
+
+    Kept in locals and built once at the end (not one ``replace`` per event): this runs for
+    every parcel of every ingest batch.
+    """
+    status, code, reason = state.status, state.status_code, state.exception_reason
+    last, picked, delivered = state.last_event_at, state.picked_up_at, state.delivered_at
+    moved = False
     for ev in events:
-        changes: dict[str, object] = {}
-        scanned = ev.status is not None and ev.status is not Status.PENDING
-        if scanned and (state.picked_up_at is None or ev.time < state.picked_up_at):
-            changes["picked_up_at"] = ev.time
-        if ev.status is Status.DELIVERED and (state.delivered_at is None or ev.time < state.delivered_at):
-            changes["delivered_at"] = ev.time
-        last = state.last_event_at
-        if last is None or ev.time > last:
-            changes["last_event_at"] = ev.time
-            if ev.status is not None:
-                changes |= _status_of(ev)
-        elif ev.time == last and ev.status is not None and STAGE[ev.status] > STAGE[Status(state.status)]:
-            changes |= _status_of(ev)
-        if changes:
-            state = replace(state, **changes)
-    return state
-
-
-def _status_of(ev: TrackingEvent) -> dict[str, object]:
-    assert ev.status is not None
-    return {
-        "status": ev.status.value,
-        "status_code": ev.raw_code,
-        "exception_reason": ev.reason.value if ev.reason else None,
-    }
+        s, t = ev.status, ev.time
+        if s is not None and s is not Status.PENDING and (picked is None or t < picked):
+            picked, moved = t, True
+        if s is Status.DELIVERED and (delivered is None or t < delivered):
+            delivered, moved = t, True
+        if last is None or t > last:
+            last, moved = t, True
+            if s is not None:
+                status, code, reason = s.value, ev.raw_code, ev.reason.value if ev.reason else None
+        elif t == last and s is not None and STAGE[s] > STAGE[Status(status)]:
+            status, code, reason, moved = s.value, ev.raw_code, ev.reason.value if ev.reason else None, True
+    return ParcelState(status, code, reason, last, picked, delivered) if moved else state
 
 
 @dataclass(frozen=True, slots=True)

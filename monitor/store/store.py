@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -139,6 +139,27 @@ def _aware(value: Any) -> datetime:
 
 _TIME = UTCDateTime()
 _T = TypeVar("_T")
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    """Bind a time for psycopg as it is: ``timestamptz`` takes any aware time (no ``astimezone`` per value)."""
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored")
+    return value
+
+
+def _time_binder(dialect: Any) -> Callable[[datetime | None], Any]:
+    """Return how the hot paths bind a time: as :class:`UTCDateTime` does, minus its generic steps on PostgreSQL."""
+    return _pg_time if dialect.name == "postgresql" else _sqlite_time
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """Bind a time for SQLite as :class:`UTCDateTime` does (fixed-width ISO text in UTC), one call per value."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -383,41 +404,53 @@ class UnitOfWork:
         """Write changed columns; every row must carry ``id`` and the same keys as the first."""
         if not rows:
             return
-        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for row in rows:
-            by_shape.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
-        bind, dialect = _TIME.process_bind_param, self.conn.dialect
+            shape = tuple(sorted(k for k in row if k != "id"))
+            by_shape.setdefault(shape, []).append((row["id"], *(row[n] for n in shape)))
         for shape, group in by_shape.items():
-            for name in shape:
-                if name not in P.c:
-                    raise KeyError(f"parcel has no column {name!r}")
-            if self.dialect == "postgresql" and len(group) >= COPY_ROWS:
-                self._update_staged(shape, group)
-                continue
-            times = [isinstance(P.c[name].type, UTCDateTime) for name in shape]
-            sql = f"UPDATE parcel SET {', '.join(f'{n} = {self._mark}' for n in shape)} WHERE id = {self._mark}"
-            params = [
-                (*(bind(r[n], dialect) if t else r[n] for n, t in zip(shape, times, strict=True)), r["id"])
-                for r in group
-            ]
-            self.conn.exec_driver_sql(sql, params)
+            self.update_parcel_rows(shape, group)
 
-    def _update_staged(self, shape: tuple[str, ...], group: Sequence[dict[str, Any]]) -> None:
+    def update_parcel_rows(self, shape: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write the columns ``shape`` of many parcels, each row ``(id, *values in shape order)`` (ingest's path).
+
+        Tuples, not dicts: ingest builds its rows in this order directly, so nothing is copied
+        or sorted per parcel before the driver sees it.
+        """
+        if not rows:
+            return
+        for name in shape:
+            if name not in P.c:
+                raise KeyError(f"parcel has no column {name!r}")
+        bind = _time_binder(self.conn.dialect)
+        times = [k for k, name in enumerate(shape, start=1) if isinstance(P.c[name].type, UTCDateTime)]
+        if times:
+            bound = []
+            for r in rows:
+                values = list(r)
+                for k in times:
+                    values[k] = bind(values[k])
+                bound.append(values)
+        else:
+            bound = [list(r) for r in rows]
+        if self.dialect == "postgresql" and len(rows) >= COPY_ROWS:
+            self._update_staged(tuple(shape), bound)
+            return
+        sql = f"UPDATE parcel SET {', '.join(f'{n} = {self._mark}' for n in shape)} WHERE id = {self._mark}"
+        self.conn.exec_driver_sql(sql, [(*r[1:], r[0]) for r in bound])
+
+    def _update_staged(self, shape: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
         """Update many parcels on PostgreSQL: ``COPY`` the rows into a staging table, then one ``UPDATE … FROM``.
 
-        The staging table (one per set of columns) lives as long as the connection and is
-        emptied at every commit. A parcel listed twice takes its last row, as executemany would.
+        ``rows`` are ``(id, *values)``, times already bound. The staging table (one per set of
+        columns) lives as long as the connection and is emptied at every commit. A parcel listed
+        twice takes its last row, as executemany would.
         """
-        last = {r["id"]: r for r in group}
+        last = {r[0]: r for r in rows}
         cols = ("id", *shape)
         stage = f"parcel_stage_{zlib.crc32(','.join(shape).encode()):08x}"
         sets = ", ".join(f"{n} = s.{n}" for n in shape)
-        bind, dialect = _TIME.process_bind_param, self.conn.dialect
-        times = [isinstance(P.c[n].type, UTCDateTime) for n in cols]
-        rows = [
-            tuple(bind(r[n], dialect) if t else r[n] for n, t in zip(cols, times, strict=True)) for r in last.values()
-        ]
-        self._stage(stage, "parcel", cols, rows)
+        self._stage(stage, "parcel", cols, last.values())
         self.conn.exec_driver_sql(f"UPDATE parcel SET {sets} FROM pg_temp.{stage} AS s WHERE parcel.id = s.id")
 
     def _stage(self, stage: str, like: str, cols: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
@@ -504,7 +537,9 @@ class UnitOfWork:
         values = [[v if b is None or v is None else b(v, dialect) for v, b in zip(r, binds, strict=True)] for r in rows]
         names = [n for n, _ in columns]
         if self.dialect == "postgresql":
-            arrays = ", ".join(f"%s::{c.type.compile(dialect)}[]" for _, c in columns)
+            # %b: binary arrays. Text ones cost psycopg a regex quote-and-escape per string
+            # element (the JSON of every activity line), the larger part of a sweep's client CPU.
+            arrays = ", ".join(f"%b::{c.type.compile(dialect)}[]" for _, c in columns)
             source = f"unnest({arrays}) WITH ORDINALITY AS d({', '.join(names)}, pos)"
             return source, tuple([r[k] for r in values] for k in range(len(names)))
         picks = ", ".join(f"j.value ->> {k} AS {n}" for k, n in enumerate(names))
@@ -709,22 +744,24 @@ class UnitOfWork:
     # -- tracking events ------------------------------------------------------------------
 
     def insert_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store events; one already stored (same parcel and fingerprint) is skipped.
+        """Store events given as dicts keyed by :data:`EVENT_COLUMNS`; see :meth:`insert_event_rows`."""
+        self.insert_event_rows([tuple(r[c] for c in EVENT_COLUMNS) for r in rows])
 
-        This is the hottest statement of the service, so it goes to the driver's executemany
-        with times converted once, skipping SQLAlchemy's per-row parameter processing; on
-        PostgreSQL a batch of ``COPY_ROWS`` or more is copied into a staging table and inserted
-        from there by one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+    def insert_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store events, each a tuple in :data:`EVENT_COLUMNS` order; one already stored is skipped.
+
+        Already stored: the same parcel and fingerprint.
+
+        This is the hottest statement of the service, so it goes to the driver with times
+        converted once, skipping SQLAlchemy's per-row parameter processing; on PostgreSQL a
+        batch of ``COPY_ROWS`` or more is copied into a staging table and inserted from there by
+        one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
         """
         if not rows:
             return
         cols = EVENT_COLUMNS
-        bind, dialect = _TIME.process_bind_param, self.conn.dialect
-        params = [
-            (r["parcel_id"], r["fingerprint"], bind(r["time"], dialect), r["status"], r["reason"], r["raw_code"],
-             r["raw_text"], r["location"], bind(r["received_at"], dialect))
-            for r in rows
-        ]  # fmt: skip
+        bind = _time_binder(self.conn.dialect)
+        params = [(r[0], r[1], bind(r[2]), r[3], r[4], r[5], r[6], r[7], bind(r[8])) for r in rows]
         if self.dialect == "postgresql" and len(rows) >= COPY_ROWS:
             # COPY into a staging table, then one set-based insert: 3 round trips a batch, not one per row.
             names = ", ".join(cols)
