@@ -32,7 +32,7 @@ from typing import Any
 from common import Report, open_database, say, temp_dir
 
 from monitor.clock import SimulatedClock
-from monitor.ingest import Ingestor
+from monitor.intake.ingest import Ingestor
 from monitor.logging import configure
 from monitor.norms.learn import learn
 from monitor.norms.model import NormBook

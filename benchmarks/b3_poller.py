@@ -283,12 +283,12 @@ def one_run(args: argparse.Namespace, label: str, pinned: bool, profile: str = "
     from carriers.testing.kuaidi100 import COMPANY, CUSTOMER, KEY
     from monitor.clock import SystemClock
     from monitor.config import CarrierQuota, PollingSettings
+    from monitor.intake.shipments import Shipment
     from monitor.polling import Poller
     from monitor.polling.health import HealthBook
     from monitor.polling.pacing import quota_day
     from monitor.rules.ruleset import build_ruleset
     from monitor.service import Monitor
-    from monitor.shipments import Shipment
     from monitor.store.db import make_engine, upgrade
     from monitor.store.store import Store
 

@@ -210,9 +210,9 @@ def load(url: str, parcels: int, refunds: int, now: datetime, seed: int) -> floa
     """COPY the parcels straight into the parcel table: Kuaidi100 ones due now, SF ones in transit."""
     from benchmarks.run import COLUMN_DEFAULTS, PARCEL_COLUMNS, STATE_DEFAULTS
     from monitor.clock import SimulatedClock
+    from monitor.intake.shipments import Shipment, ShipmentBook
     from monitor.rules.ruleset import build_ruleset
     from monitor.rules.timeline import ParcelState, Schedule, deadlines
-    from monitor.shipments import Shipment, ShipmentBook
     from monitor.store.db import make_engine
 
     rng = random.Random(seed)

@@ -32,9 +32,9 @@ from monitor.alerts.channels.console import RecordingChannel
 from monitor.alerts.notifier import Notifier
 from monitor.alerts.routing import Route
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment, ShipmentBook
 from monitor.logging import configure
 from monitor.rules.ruleset import build_ruleset
-from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.db import make_engine, upgrade
 from monitor.store.models import Anomaly, Notification
 from monitor.store.store import Store

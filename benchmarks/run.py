@@ -36,13 +36,13 @@ from sqlalchemy.engine import Dialect
 
 from carriers.model import Status, TrackingEvent
 from monitor.clock import SimulatedClock
-from monitor.ingest import fingerprint
+from monitor.intake.ingest import fingerprint
+from monitor.intake.shipments import Shipment, ShipmentBook
 from monitor.logging import configure
 from monitor.rules.engine import SUPPRESSED_BY, TIME_RULES
 from monitor.rules.ruleset import RuleSet, build_ruleset
 from monitor.rules.timeline import ParcelState, Schedule, deadlines
 from monitor.service import Monitor
-from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.db import make_engine, upgrade
 from monitor.store.models import Parcel
 from monitor.store.store import DEADLINE_COLUMNS, Store

@@ -323,10 +323,10 @@ def import_shipments(csv_path: str, config_path: str | None, batch_size: int, dr
     Exit status: 0 all rows imported, 1 some rows bad (the good ones are stored), 2 the file
     cannot be read or lacks a required column (nothing is stored).
     """
-    from monitor import importing
     from monitor.clock import SystemClock
+    from monitor.intake import importing
+    from monitor.intake.shipments import ShipmentBook
     from monitor.norms.model import NormBook
-    from monitor.shipments import ShipmentBook
     from monitor.store.store import Store
 
     settings = _settings(config_path)

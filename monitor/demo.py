@@ -29,12 +29,12 @@ from monitor.alerts.messages import one_line
 from monitor.alerts.model import SENT, Alert, Channel, Delivery
 from monitor.clock import Clock, SimulatedClock
 from monitor.config import Settings
+from monitor.intake.shipments import Shipment
 from monitor.logging import mask_phone_numbers
 from monitor.polling import Poller
 from monitor.rules.engine import PROBLEM_STATUSES
 from monitor.rules.regions import PROVINCES
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.db import make_engine, upgrade
 from monitor.store.store import Store
 from monitor.store.views import read

@@ -25,11 +25,11 @@ from monitor.alerts.routing import Route, default_route
 from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import Clock
 from monitor.config import InterceptSettings
-from monitor.ingest import Ingestor, IngestResult
+from monitor.intake.ingest import Ingestor, IngestResult
+from monitor.intake.shipments import Shipment, ShipmentBook
 from monitor.norms.model import NormBook
 from monitor.rules.engine import RuleEngine, parcel_keys
 from monitor.rules.ruleset import RuleSet
-from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.store import Store
 from monitor.tickets.book import TicketBook
 from monitor.tickets.settings import TicketSettings

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from monitor import importing
 from monitor.cli import main
+from monitor.intake import importing
 from monitor.store.models import Parcel
 from monitor.store.store import Store
 

@@ -9,9 +9,9 @@ import pytest
 
 from carriers.model import Status, TrackingEvent
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 
 T0 = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ import asyncio
 from carriers.model import Status, TrackingEvent
 from carriers.sandbox import SandboxCarrier
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from tests.helpers import cst
 

@@ -14,9 +14,9 @@ from monitor.actions.outbox import LEASE
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.alerts.model import SENT, Alert, Delivery
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from tests.helpers import cst
 

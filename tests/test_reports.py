@@ -23,6 +23,7 @@ from monitor.actions.intercepts import RefundRequest
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.cli import main
 from monitor.clock import SimulatedClock, SystemClock
+from monitor.intake.shipments import Shipment
 from monitor.kpi.reports import (
     InterceptFigures,
     PickupFigures,
@@ -36,7 +37,6 @@ from monitor.kpi.reports import (
 from monitor.replay.runner import ceil_minute
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.durations import Durations
 from monitor.store.store import Store
 

@@ -31,7 +31,7 @@ from carriers.errors import CarrierAuthError, CarrierError, CarrierResponseError
 from carriers.model import RETURN_STATUSES, InterceptResult, ParcelRef, Status
 from monitor.actions.outbox import DONE, Outcome, retry
 from monitor.clock import Clock
-from monitor.ingest import Ingestor
+from monitor.intake.ingest import Ingestor
 from monitor.rules.engine import Change, Firing, RuleEngine, parcel_keys, state_of
 from monitor.store.store import Store, UnitOfWork
 

@@ -17,8 +17,8 @@ from monitor.api.errors import ApiError
 from monitor.api.principal import allowed
 from monitor.api.schemas import ShipmentIn, ShipmentsReceived, errors
 from monitor.errors import ShipmentError
+from monitor.intake.shipments import Shipment
 from monitor.people.roles import Permission
-from monitor.shipments import Shipment
 from monitor.store.models import Parcel
 
 router = APIRouter(tags=["shipments"])

@@ -17,9 +17,9 @@ from typing import Any
 
 from monitor.actions.intercepts import RefundRequest
 from monitor.demo import ORIGINS, SHOPS, DemoLines, RefundLines, summary
+from monitor.intake.shipments import Shipment
 from monitor.rules.regions import PROVINCES
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 
 BACKLOG = 120
 PER_SIMULATED_HOUR = 4

@@ -21,7 +21,7 @@ from carriers.model import ExceptionReason, InterceptResult, Status, TrackingEve
 from monitor.actions.intercepts import REFUND_TYPES, RefundRequest
 from monitor.clock import as_utc
 from monitor.errors import ScenarioError, ShipmentError
-from monitor.shipments import Shipment
+from monitor.intake.shipments import Shipment
 from monitor.tables import did_you_mean
 
 REQUIRED = {

@@ -1,7 +1,7 @@
 """Closing the loop on reshipments: a ticket closed as 已补发 starts watching the replacement parcel.
 
 :func:`reship` runs inside the caller's transaction (the ticket's close): it builds the new
-shipment through :class:`~monitor.shipments.ShipmentBook` (same order, shop, provinces and
+shipment through :class:`~monitor.intake.shipments.ShipmentBook` (same order, shop, provinces and
 amount; shipped now on the injected clock), so its rule deadlines and first poll are armed like
 any other's, links it to the original with ``parcel.replaces_parcel_id``, and writes a
 ``reshipped`` ticket event. The parcel API shows the link both ways (``replaces`` /
@@ -18,8 +18,8 @@ from typing import Any
 import structlog
 
 from monitor.errors import ShipmentError
+from monitor.intake.shipments import Shipment, ShipmentBook
 from monitor.rules.engine import parcel_keys
-from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.store import UnitOfWork
 from monitor.tickets.errors import InvalidChange
 

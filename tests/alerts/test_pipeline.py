@@ -15,9 +15,9 @@ from monitor.alerts.notifier import SEND_LEASE, Notifier
 from monitor.alerts.routing import parse_route
 from monitor.alerts.timing import QuietHours, RateLimit
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from tests.helpers import CST, cst
 

@@ -12,8 +12,8 @@ from monitor.alerts.channels.console import ConsoleChannel
 from monitor.alerts.routing import default_route
 from monitor.clock import SimulatedClock
 from monitor.daemon.jobs import Jobs
+from monitor.intake.shipments import Shipment
 from monitor.kpi.watch import ForecastWatch
-from monitor.shipments import Shipment
 from tests.daemon.test_jobs import T0, runtime
 
 

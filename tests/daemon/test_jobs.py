@@ -17,7 +17,7 @@ from monitor.clock import SimulatedClock
 from monitor.config import RetentionSettings, load
 from monitor.daemon.assembly import Runtime, build
 from monitor.daemon.jobs import Jobs
-from monitor.shipments import Shipment
+from monitor.intake.shipments import Shipment
 
 BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 T0 = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)

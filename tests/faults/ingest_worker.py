@@ -7,7 +7,7 @@ from typing import Any
 
 from carriers.model import Status, TrackingEvent
 from monitor.clock import SimulatedClock
-from monitor.ingest import Ingestor
+from monitor.intake.ingest import Ingestor
 from monitor.rules.ruleset import build_ruleset
 from monitor.store.db import make_engine
 from monitor.store.store import Store

@@ -13,9 +13,9 @@ from datetime import timedelta
 import pytest
 
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from tests.faults.claim_worker import LEASE, T0, claim_all
 

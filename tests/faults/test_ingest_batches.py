@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from monitor.clock import SimulatedClock
-from monitor.ingest import Ingestor, fingerprint
+from monitor.intake.ingest import Ingestor, fingerprint
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.db import make_engine, upgrade
 from monitor.store.models import Parcel
 from monitor.store.store import COPY_ROWS, Store

@@ -27,10 +27,10 @@ from monitor.actions.intercepts import RefundRequest
 from monitor.alerts.model import SENT, Alert, Delivery
 from monitor.clock import SimulatedClock
 from monitor.config import InterceptSettings
+from monitor.intake.shipments import Shipment
 from monitor.polling import Poller
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.models import Intercept
 from monitor.store.store import Store
 

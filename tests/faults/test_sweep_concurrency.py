@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from tests.faults.sweep_worker import T0, hold_an_anomaly, sweep_worker
 

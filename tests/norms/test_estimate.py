@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment, ShipmentBook
 from monitor.norms.estimate import estimate
 from monitor.norms.model import Norm, NormBook
 from monitor.norms.settings import NormSettings
 from monitor.rules.ruleset import build_ruleset
-from monitor.shipments import Shipment, ShipmentBook
 from monitor.store.store import Store
 
 T0 = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)

@@ -9,12 +9,12 @@ from carriers.model import Status, TrackingEvent
 from monitor.alerts.channels.console import RecordingChannel
 from monitor.alerts.messages import one_line
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.norms.learn import learn
 from monitor.norms.model import NormBook
 from monitor.rules.ruleset import build_ruleset
 from monitor.rules.timeline import ParcelState, Schedule, deadlines
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from monitor.testing.history import Journey, write_journeys
 

@@ -25,11 +25,11 @@ from monitor.alerts.channels.console import ConsoleChannel
 from monitor.alerts.routing import default_route
 from monitor.clock import SimulatedClock
 from monitor.config import CarrierQuota, PollingSettings
+from monitor.intake.shipments import Shipment
 from monitor.polling import Poller
 from monitor.polling.health import HealthBook
 from monitor.rules.ruleset import build_ruleset
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 
 BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

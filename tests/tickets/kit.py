@@ -9,10 +9,10 @@ from typing import Any
 
 from carriers.model import ExceptionReason, Status, TrackingEvent
 from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
 from monitor.people.accounts import People
 from monitor.people.model import CLI
 from monitor.service import Monitor
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from monitor.tickets.store import TicketRows
 from tests.helpers import cst

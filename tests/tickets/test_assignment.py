@@ -10,9 +10,9 @@ from structlog.testing import capture_logs
 
 from monitor.clock import SimulatedClock
 from monitor.errors import ConfigError
+from monitor.intake.shipments import Shipment
 from monitor.people.accounts import People
 from monitor.people.model import CLI
-from monitor.shipments import Shipment
 from monitor.store.store import Store
 from monitor.tickets import TicketChange
 from monitor.tickets.settings import parse_tickets

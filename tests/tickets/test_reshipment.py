@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from carriers.model import Status
-from monitor.shipments import Shipment
+from monitor.intake.shipments import Shipment
 from monitor.store.store import ACT, TE, P, Store, UnitOfWork
 from monitor.tickets.errors import InvalidChange
 from monitor.tickets.reshipment import reship

@@ -4,7 +4,7 @@ Chinese ERPs export GBK as often as UTF-8 (with or without a BOM), so the encodi
 detected — or chosen — and the whole file is checked before anything is stored: a file that
 cannot be read, or lacks a required column, stores nothing. After that a bad row never
 stops the import: it is reported with its line, column and value, and the good rows go in.
-Storing goes through :class:`~monitor.shipments.ShipmentBook`, which leaves a parcel it
+Storing goes through :class:`~monitor.intake.shipments.ShipmentBook`, which leaves a parcel it
 already knows untouched, so importing the same file twice creates nothing the second time —
 but a tracking number already watched (or earlier in the file) under another order id is a
 bad row, not "already known": one of the two orders is wrong, and a person must say which.
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from monitor.errors import MonitorError, ShipmentError
-from monitor.shipments import Shipment
+from monitor.intake.shipments import Shipment
 from monitor.store.store import Store
 
 COLUMNS = (

@@ -19,7 +19,7 @@ from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import ParcelState, Schedule, deadlines
 from monitor.store.store import Store
 
-log = structlog.get_logger("monitor.shipments")
+log = structlog.get_logger("monitor.intake.shipments")
 
 #: Largest order amount: 2^31 - 1 fen, what a PostgreSQL INTEGER column holds.
 MAX_AMOUNT = Decimal("21474836.47")

@@ -25,7 +25,7 @@ from monitor.rules.ruleset import RuleSet
 from monitor.rules.timeline import DEADLINE_COLUMNS, ParcelState, Schedule, deadlines, fold
 from monitor.store.store import UnitOfWork
 
-log = structlog.get_logger("monitor.ingest")
+log = structlog.get_logger("monitor.intake.ingest")
 
 #: What :meth:`Ingestor.columns` returns, in order: the carrier state, then every deadline.
 _COLUMNS = ("status", "status_code", "exception_reason", "last_event_at", "picked_up_at", "delivered_at",
