@@ -193,3 +193,52 @@ def test_replay_tells_of_the_crossing_once_at_its_hour() -> None:
     plain = io.StringIO()
     asyncio.run(replay(parse([json.dumps(line, ensure_ascii=False) for line in lines]), build_ruleset(None), plain))
     assert "pickup_rate_forecast" not in plain.getvalue()  # opt-in: the checked example outputs stay as they are
+
+
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+def test_a_receiver_that_failed_is_tried_again_alone(store: Store) -> None:
+    """Two receivers, one down: the next run sends to the one that did not take it, never twice to the other."""
+
+    class Flaky(RecordingChannel):
+        down = True
+
+        async def notify(self, alerts: Any) -> Any:
+            from monitor.alerts.model import Delivery
+
+            if self.down:
+                return Delivery(sent=False, retryable=True, error="503")
+            return await super().notify(alerts)
+
+    shop = friday(store)
+    ops, oncall = RecordingChannel("ops"), Flaky("oncall")
+    watch = ForecastWatch(store, shop.clock, CST, lambda _shop: 0.95, {"ops": ops, "oncall": oncall},
+                          default_route(["ops", "oncall"]))  # fmt: skip
+    assert asyncio.run(watch.run()) == 0  # ops took it, oncall did not
+    assert [a.state for a in ops.sent] == ["firing"] and oncall.sent == []
+    assert asyncio.run(watch.run()) == 0  # still down: ops is not told again
+    oncall.down = False
+    assert asyncio.run(watch.run()) == 1
+    assert [a.state for a in ops.sent] == ["firing"] and [a.state for a in oncall.sent] == ["firing"]
+    assert asyncio.run(watch.run()) == 0  # told everyone: nothing more
+    assert len(ops.sent) == 1 and len(oncall.sent) == 1
+    with open_forecast(store) as fs:
+        assert fs.states()[SHOP].told == "*"
+
+
+def test_a_crash_after_the_claim_loses_nothing(store: Store) -> None:
+    """Claimed, then the process died before any receiver answered: the next run still tells them."""
+
+    class Dies(RecordingChannel):
+        async def notify(self, alerts: Any) -> Any:
+            raise RuntimeError("killed while sending")
+
+    shop = friday(store)
+    watch = ForecastWatch(store, shop.clock, CST, lambda _shop: 0.95, {"ops": Dies("ops")}, default_route(["ops"]))
+    with pytest.raises(RuntimeError):
+        asyncio.run(watch.run())
+    with open_forecast(store) as fs:
+        state = fs.states()[SHOP]
+    assert (state.alerted, state.told) == ("below", "")  # claimed, nobody told
+    ops = RecordingChannel("ops")
+    watch.channels = {"ops": ops}
+    assert asyncio.run(watch.run()) == 1 and [a.state for a in ops.sent] == ["firing"]

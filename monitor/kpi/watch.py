@@ -10,8 +10,11 @@ it stays below nothing more is sent, however the figures move; when every day is
 above target a resolved notice goes to the routes that send resolved ones.
 
 As with carrier health, ``alerted`` is claimed (a conditional update) before the alert goes
-out, so two replicas never both send it, and given back when no channel took it so that the
-next run tries again. Quiet hours hold it like any warning: it is not claimed until they end.
+out, so two replicas never both send it. Each receiver that takes it is noted in ``told`` at
+once; a receiver that failed (or a crash after the claim) is tried again by the next run, and
+only the receivers not noted yet — the daemon runs this job once per cluster. The one window
+left is a crash between a receiver's answer and the note: that receiver hears it twice. Quiet
+hours hold it like any warning: it is not claimed until they end.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ log = structlog.get_logger("monitor.kpi")
 
 RULE = "pickup_rate_forecast"
 SEVERITY = "warning"
+#: ``pickup_forecast.told`` once every receiver took the message (migration 0017).
+ALL_TOLD = "*"
 
 
 def describe(s: ShopForecast, language: str = "zh") -> str:
@@ -85,13 +90,16 @@ class ForecastWatch:
         sent = 0
         for s in forecast.shops:
             wanted = "below" if s.below is not None else "ok"
-            if wanted != told.get(s.shop, "ok"):
-                sent += await self._tell(s, told.get(s.shop, "ok"), wanted, now)
+            alerted, receivers = told.get(s.shop, ("ok", ALL_TOLD))
+            if wanted != alerted:
+                sent += await self._tell(s, alerted, wanted, now)
+            elif receivers != ALL_TOLD:  # this message has not reached every receiver yet: the rest only
+                sent += await self._tell(s, alerted, wanted, now, done=set(receivers.split(",")) - {""})
         return sent
 
     @staticmethod
-    def _save(uow: UnitOfWork, forecast: Forecast, now: datetime) -> dict[str, str]:
-        """Write each shop's latest figures; return what each was last told."""
+    def _save(uow: UnitOfWork, forecast: Forecast, now: datetime) -> dict[str, tuple[str, str]]:
+        """Write each shop's latest figures; return what each was last told, and which receivers took it."""
         fs = ForecastStore(uow.conn, uow.dialect)
         before = fs.states()
         for s in forecast.shops:
@@ -102,20 +110,38 @@ class ForecastWatch:
                     point=below.point if below else None, target=s.target,
                     needed=below.needed if below else None, pending=s.pending,
                     since=since or (now if below else None), updated_at=now)  # fmt: skip
-        return {shop: row.alerted for shop, row in before.items()}
+        return {shop: (row.alerted, row.told) for shop, row in before.items()}
+
+    async def _mark(self, shop: str, alerted: str, receiver: str) -> None:
+        def mark(uow: UnitOfWork) -> None:
+            fs = ForecastStore(uow.conn, uow.dialect)
+            if receiver == ALL_TOLD:
+                fs.mark_all_told(shop, alerted)
+            else:
+                fs.mark_told(shop, alerted, receiver)
+
+        await self.store.transact(mark)
 
     async def _claim(self, shop: str, told: str, telling: str, now: datetime) -> bool:
         return await self.store.transact(
             lambda uow: ForecastStore(uow.conn, uow.dialect).claim(shop, told, telling, now)
         )
 
-    async def _tell(self, s: ShopForecast, told: str, wanted: str, now: datetime) -> int:
+    async def _tell(self, s: ShopForecast, told: str, wanted: str, now: datetime, done: set[str] | None = None) -> int:
+        """Send ``wanted`` to the route's receivers; ``done`` (a retry): those that took it already.
+
+        A new crossing is claimed first (``alerted`` moved, no receiver told). Each receiver that
+        takes the message is noted at once, so a receiver that failed is tried again by the next
+        run, alone — the others are not told twice — and a crash after the claim loses nothing.
+        """
         if self.route is None:
             return 0
         if self.quiet_hours is not None and not self.quiet_hours.allows(now, SEVERITY):
             return 0  # held like any warning: the first run after quiet hours claims it
-        if not await self._claim(s.shop, told, wanted, now):
-            return 0
+        if done is None:
+            if not await self._claim(s.shop, told, wanted, now):
+                return 0
+            done = set()
         firing = wanted == "below"
         labels = {"rule": RULE, "severity": SEVERITY, "carrier": "", "shop": s.shop}
         routes = [r for r in resolve(self.route, labels) if r.receiver in self.channels]
@@ -125,14 +151,16 @@ class ForecastWatch:
         alert = Alert(anomaly_id=0, rule=RULE, severity=SEVERITY, state=state, carrier="", tracking_no="",
                       order_id="", shop=s.shop, opened_at=now, detail=detail[:200])  # fmt: skip
         delivered = True
-        for receiver in receivers:
+        for receiver in (r for r in receivers if r not in done):
             delivery = await self.channels[receiver].notify([alert])
-            if not delivery.sent:
+            if delivery.sent:
+                await self._mark(s.shop, wanted, receiver)
+            else:
                 delivered = False
                 log.warning("forecast.alert_failed", shop=s.shop, channel=receiver, error=delivery.error)
-        if not delivered:  # give the claim back: the next run tries again
-            await self._claim(s.shop, wanted, told, now)
+        if not delivered:  # the claim stays: the next run tries the receivers that did not take it
             return 0
+        await self._mark(s.shop, wanted, ALL_TOLD)
         below = s.below
         data: dict[str, Any] = {"shop": s.shop, "rule": RULE, "status": "firing" if firing else "resolved",
                                 "target": s.target, "channels": receivers}  # fmt: skip

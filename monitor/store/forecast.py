@@ -120,9 +120,22 @@ class ForecastStore:
         self.conn.execute(stmt.on_conflict_do_update(index_elements=["shop"], set_=values))
 
     def claim(self, shop: str, told: str, telling: str, at: datetime) -> bool:
-        """Move a shop's ``alerted`` from ``told`` to ``telling``; False if another sender did it first."""
-        stmt = update(PF).where(PF.c.shop == shop, PF.c.alerted == told).values(alerted=telling, updated_at=at)
-        return bool(self.conn.execute(stmt).rowcount)
+        """Move ``alerted`` from ``told`` to ``telling``, no receiver told yet; False if another sender did it first."""
+        stmt = update(PF).where(PF.c.shop == shop, PF.c.alerted == told)
+        return bool(self.conn.execute(stmt.values(alerted=telling, told="", updated_at=at)).rowcount)
+
+    def mark_all_told(self, shop: str, alerted: str) -> None:
+        """Note that every receiver took the message ``alerted`` names (nothing if the shop moved on since)."""
+        self.conn.execute(update(PF).where(PF.c.shop == shop, PF.c.alerted == alerted).values(told="*"))
+
+    def mark_told(self, shop: str, alerted: str, receiver: str) -> None:
+        """Note that ``receiver`` took the message ``alerted`` names (nothing if the shop moved on since)."""
+        row = self.conn.execute(select(PF.c.told).where(PF.c.shop == shop, PF.c.alerted == alerted)).first()
+        if row is None or row.told == "*":
+            return
+        names = sorted({n for n in row.told.split(",") if n} | {receiver})
+        stmt = update(PF).where(PF.c.shop == shop, PF.c.alerted == alerted, PF.c.told == row.told)
+        self.conn.execute(stmt.values(told=",".join(names)))
 
 
 @contextmanager

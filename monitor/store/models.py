@@ -408,6 +408,9 @@ class PickupForecast(SQLModel, table=True):
     state: str = Field(default="ok", max_length=8)  # ok | below
     #: What ops staff were last told ("ok" or "below").
     alerted: str = Field(default="ok", max_length=8)
+    #: The receivers that took the message ``alerted`` names, comma-separated ("*": all of them, as
+    #: every row told before migration 0017): a retry sends only to the others.
+    told: str = Field(default="*", max_length=256, sa_column_kwargs={"server_default": "*"})
     #: The first local day whose projected 30-day rate is below target (None when none is).
     below_day: date | None = None
     point: float | None = None
