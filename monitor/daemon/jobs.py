@@ -22,7 +22,6 @@ from monitor.daemon.assembly import Runtime
 from monitor.kpi.watch import ForecastWatch
 from monitor.kpi.window import WINDOW
 from monitor.store.store import BACKGROUND
-from monitor.store.views import read
 from monitor.tickets.sla import SlaWatch
 
 log = structlog.get_logger("monitor.daemon")
@@ -171,11 +170,7 @@ class Jobs:
         if not WINDOW.wanted(store, now):
             return False
 
-        def count() -> None:
-            with read(store) as views:
-                WINDOW.count_today(store, views.conn, store.dialect, now, self.rt.settings.timezone)
-
-        await store.offload(count)
+        await store.offload(WINDOW.recount, store, now, self.rt.settings.timezone)
         return True
 
     async def retention(self) -> Any:

@@ -30,6 +30,8 @@ from sqlalchemy import Connection
 
 from monitor.kpi.reports import day_bounds
 from monitor.store.kpi import KpiSlice, KpiStore
+from monitor.store.store import Store
+from monitor.store.views import read
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,11 @@ class KpiWindow:
             if current is None or (current.day, current.at) <= (found.day, found.at):
                 self._today[store] = found
         return found
+
+    def recount(self, store: Store, now: datetime, tz: tzinfo) -> Today:
+        """Count today in a read transaction of its own: what the daemon's ``kpi_today`` job runs."""
+        with read(store) as views:
+            return self.count_today(store, views.conn, store.dialect, now, tz)
 
     def wanted(self, store: object, now: datetime) -> bool:
         """Tell whether someone viewed the page within ``WANTED``, and today's count will age before the next run."""
