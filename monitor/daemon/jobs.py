@@ -21,6 +21,7 @@ import structlog
 from monitor.daemon.assembly import Runtime
 from monitor.kpi.watch import ForecastWatch
 from monitor.kpi.window import WINDOW
+from monitor.store.db import Checkpointed, checkpoint
 from monitor.store.store import BACKGROUND
 from monitor.tickets.sla import SlaWatch
 
@@ -172,6 +173,17 @@ class Jobs:
 
         await store.offload(WINDOW.recount, store, now, self.rt.settings.timezone)
         return True
+
+    async def checkpoint(self) -> Checkpointed | None:
+        """Write SQLite's WAL back into the database file on a store thread, so that no commit has to.
+
+        A commit that finds the WAL past its threshold checkpoints by itself, and the request or
+        sweep batch behind it waits; this job keeps the WAL short enough that none does.
+        """
+        done = await self.rt.store.offload(checkpoint, self.rt.store.engine)
+        if done is not None and done.busy:
+            log.debug("store.checkpoint_busy", log_pages=done.log_pages, written=done.written)
+        return done
 
     async def retention(self) -> Any:
         """Delete finished parcels past the retention period (their KPIs stay), and console sessions that ended."""

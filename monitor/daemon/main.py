@@ -39,7 +39,7 @@ from monitor.daemon.jobs import Jobs
 from monitor.demo import DemoConsole, DemoLines
 from monitor.errors import ConfigError
 from monitor.kpi.watch import ForecastWatch
-from monitor.store.db import exclusive
+from monitor.store.db import CHECKPOINT_SECONDS, exclusive
 from monitor.tickets.sinks import KIND as SINK_KIND
 from monitor.tickets.sinks import SinkSender, build_sinks
 from monitor.tickets.sla import SlaWatch
@@ -186,6 +186,9 @@ class Daemon:
                                       self.settings.language)  # fmt: skip
         scheduler.add_job(jobs.guarded("pickup_forecast", jobs.pickup_forecast), self._every(3600))
         scheduler.add_job(jobs.guarded("retention", jobs.retention), self._daily(3, 30))
+        if rt.store.engine.dialect.name == "sqlite":
+            # wall seconds at any speed: it follows the writes, not the monitor's clock
+            scheduler.add_job(jobs.guarded("checkpoint", jobs.checkpoint), IntervalTrigger(seconds=CHECKPOINT_SECONDS))
         feed = None
         if self.lines is not None:
             feed = self.feed = DemoFeed(rt.monitor, rt.adapters["sandbox"], self.lines, self.settings.language)
