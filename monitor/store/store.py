@@ -24,6 +24,7 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Engine,
+    Integer,
     Row,
     Select,
     String,
@@ -165,6 +166,172 @@ def _sqlite_time(value: datetime | None) -> str | None:
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# -- prebuilt statements ----------------------------------------------------------------
+# Built once, values as bind parameters: a statement built per call costs more to coerce and
+# cache-key than to run (a third of a replay's CPU went there), and one kept memoizes its key.
+# Each sends the SQL its method used to build. Those that differ by dialect (ON CONFLICT, a
+# claim's SKIP LOCKED) are built on first use, once per dialect name (``functools.cache``).
+_IDS = bindparam("ids", expanding=True)
+_LIMIT = bindparam("limit", type_=Integer)  # typed as ``.limit(int)`` binds it (PostgreSQL casts it)
+
+
+def _pick_once(pick: Select[Any], dialect: str) -> Select[Any]:
+    """Return the ids a claim picks, evaluated exactly once.
+
+    PostgreSQL may run an ``IN (SELECT … LIMIT … SKIP LOCKED)`` subquery more than once and
+    claim more rows than asked, so there it is a materialized CTE that skips rows another
+    claimer holds; SQLite runs the subquery once, under the write lock.
+    """
+    if dialect != "postgresql":
+        return pick
+    picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+    return select(picked.c.id)
+
+
+def _insert_of(dialect: str, table: Any) -> Any:
+    """Return an INSERT that can take ``ON CONFLICT`` in ``dialect``."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@functools.cache
+def insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...], *, returning_id: bool = False) -> Any:
+    """``INSERT … ON CONFLICT (conflict) DO NOTHING`` into ``table`` (``RETURNING id``); rows come as parameters.
+
+    Built once per dialect and table (also for :mod:`monitor.tickets.store`), where a ``.values(**row)`` per
+    call built it anew: the parameters' keys choose the columns as ``.values`` did.
+    """
+    stmt = _insert_of(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
+    return stmt.returning(table.c.id) if returning_id else stmt
+
+
+@functools.cache
+def _claim_actions(dialect: str, by_keys: bool) -> Any:
+    """:meth:`UnitOfWork.claim_actions`' one conditional ``UPDATE … RETURNING`` (``keys``: only those actions)."""
+    now = bindparam("now")
+    ready = or_(
+        and_(A.c.state == "pending", A.c.next_attempt_at <= now),
+        and_(A.c.state == "running", A.c.lease_until < now),
+    )
+    pick = select(A.c.id).where(ready).order_by(A.c.next_attempt_at, A.c.id).limit(_LIMIT)
+    if by_keys:
+        pick = pick.where(A.c.idempotency_key.in_(bindparam("keys", expanding=True)))
+    return (
+        update(A)
+        .where(A.c.id.in_(_pick_once(pick, dialect)), ready)
+        .values(state="running", lease_until=bindparam("lease_end"), attempts=A.c.attempts + 1)
+        .returning(*A.c)
+    )
+
+
+_FINISH_ACTION = (
+    update(A).where(A.c.id == bindparam("action_id")).values(state="done", done_at=bindparam("at"), lease_until=None)
+)
+#: By ``give_up``: failed for good, or pending again at ``at``.
+_RETRY_ACTION = {
+    give_up: update(A)
+    .where(A.c.id == bindparam("action_id"))
+    .values(
+        last_error=bindparam("error"),
+        lease_until=None,
+        state="failed" if give_up else "pending",
+        **({"done_at": bindparam("at")} if give_up else {"next_attempt_at": bindparam("at")}),
+    )
+    for give_up in (False, True)
+}
+_ACTION_KINDS = (
+    select(A.c.anomaly_id, A.c.kind)
+    .where(A.c.anomaly_id.in_(_IDS), A.c.kind.not_in(["alert", "alert_resolved"]))
+    .order_by(A.c.id)
+)
+_PARCEL = select(P).where(P.c.id == bindparam("parcel_id"))
+_PARCELS_BY_IDS = select(P).where(P.c.id.in_(_IDS))
+_ANOMALY = select(AN).where(AN.c.id == bindparam("anomaly_id"))
+#: By whether the rules are given.
+_ACTIVE_ANOMALIES = {
+    by_rule: select(AN)
+    .where(AN.c.parcel_id.in_(_IDS), AN.c.state != "resolved")
+    .where(*([AN.c.rule.in_(bindparam("rules", expanding=True))] if by_rule else []))
+    .order_by(AN.c.id)
+    for by_rule in (False, True)
+}
+_RESOLVE_ANOMALIES = (
+    update(AN)
+    .where(AN.c.id.in_(_IDS), AN.c.state != "resolved")
+    .values(state="resolved", resolved_at=bindparam("at"), resolution=bindparam("how"))
+)
+_OPEN_INTERCEPTS = (
+    select(I).where(I.c.parcel_id.in_(_IDS), I.c.state.in_(["requested", "pending", "accepted"])).order_by(I.c.id)
+)
+_OF_GROUP = (N.c.receiver == bindparam("receiver"), N.c.group_key == bindparam("group_key"))
+_GROUP_PENDING = select(func.min(N.c.due_at)).where(*_OF_GROUP, N.c.state == "pending")
+_GROUP_SENT = select(func.max(N.c.sent_at)).where(*_OF_GROUP)
+
+
+@functools.cache
+def _claim_notifications(dialect: str) -> Any:
+    """:meth:`UnitOfWork.claim_notifications`' one conditional ``UPDATE … RETURNING``."""
+    claimable = and_(N.c.state.in_(("pending", "sending")), N.c.due_at <= bindparam("now"))
+    pick = select(N.c.id).where(claimable).order_by(N.c.due_at, N.c.id).limit(_LIMIT)
+    return (
+        update(N)
+        .where(N.c.id.in_(_pick_once(pick, dialect)), claimable)
+        .values(state="sending", due_at=bindparam("lease_end"))
+        .returning(N.c.id)
+    )
+
+
+_CLAIMED_NOTIFICATIONS = (
+    select(
+        N,
+        AN.c.rule,
+        AN.c.state.label("anomaly_state"),
+        AN.c.opened_at,
+        AN.c.compensation_fen,
+        AN.c.detail,
+        P.c.id.label("parcel_id"),
+        P.c.carrier,
+        P.c.tracking_no,
+        P.c.order_id,
+        P.c.shop,
+        func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
+        P.c.status,  # with the route: the learned norm a slow_for_route alert quotes
+        P.c.origin_province,
+        P.c.destination_province,
+        P.c.region_class,
+    )
+    .join(AN, AN.c.id == N.c.anomaly_id)
+    .join(P, P.c.id == AN.c.parcel_id)
+    .where(N.c.id.in_(_IDS))
+)
+_SETTLE_NOTIFICATIONS = update(N).where(N.c.id.in_(_IDS), N.c.state == "sending", N.c.due_at == bindparam("lease_end"))
+_UPDATE_NOTIFICATIONS = update(N).where(N.c.id.in_(_IDS))
+_REPEATS_OF = select(N.c.id, N.c.repeat_seconds, N.c.state, N.c.kind).where(N.c.id.in_(_IDS))
+_UPDATE_INTERCEPT = update(I).where(I.c.id == bindparam("intercept_id"))
+_INTERCEPTS_OF_REFUND = select(I).where(I.c.refund_id == bindparam("refund_id")).order_by(I.c.id)
+_NOTIFICATIONS_OF = select(N).where(N.c.anomaly_id == bindparam("anomaly_id")).order_by(N.c.id)
+_CARRIER_HEALTH = select(CH).where(CH.c.carrier == bindparam("carrier"))
+_ACTIVITY_AFTER = select(ACT).where(ACT.c.id > bindparam("last_id")).order_by(ACT.c.id).limit(_LIMIT)
+_RECORD = ACT.insert()
+
+
+@functools.cache
+def _setting(stmt: Any, names: tuple[str, ...]) -> Any:
+    """Return the prebuilt UPDATE ``stmt`` setting the columns ``names``, each from the parameter ``v_<name>``.
+
+    One per set of columns a caller changes (a handful), instead of a ``.values(**values)`` per call.
+    """
+    return stmt.values({name: bindparam(f"v_{name}") for name in names})
+
+
+def set_values(stmt: Any, values: dict[str, Any], **where: Any) -> tuple[Any, dict[str, Any]]:
+    """Return the prebuilt UPDATE ``stmt`` setting the keys of ``values``, and its parameters (``where``: its WHERE's).
+
+    What ``stmt.values(**values)`` sends, for the price of a dict lookup (also :mod:`monitor.tickets.store`'s).
+    """
+    names = tuple(sorted(values))
+    return _setting(stmt, names), where | {f"v_{name}": values[name] for name in names}
 
 
 #: Set (per task) for the daemon's jobs: their transactions give way to requests' (:meth:`Store.transact`).
@@ -338,24 +505,15 @@ class UnitOfWork:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
     def _picked(self, pick: Select[Any]) -> Select[Any]:
-        """Return the ids a claim picks, evaluated exactly once.
-
-        PostgreSQL may run an ``IN (SELECT … LIMIT … SKIP LOCKED)`` subquery more than once and
-        claim more rows than asked, so there it is a materialized CTE that skips rows another
-        claimer holds; SQLite runs the subquery once, under the write lock.
-        """
-        if self.dialect != "postgresql":
-            return pick
-        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-        return select(picked.c.id)
+        """Return the ids a claim picks, evaluated exactly once (see :func:`_pick_once`)."""
+        return _pick_once(pick, self.dialect)
 
     # -- parcels --------------------------------------------------------------------------
 
     def insert_parcels(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert shipments; one already known (same carrier and number) is left as it is."""
         if rows:
-            stmt = self._insert(P).on_conflict_do_nothing(index_elements=["carrier", "tracking_no"])
-            self.conn.execute(stmt, list(rows))
+            self.conn.execute(insert_ignoring(self.dialect, P, ("carrier", "tracking_no")), list(rows))
 
     def parcels_by_keys(
         self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
@@ -388,13 +546,13 @@ class UnitOfWork:
         """Return parcels by id."""
         found: dict[int, Row[Any]] = {}
         for chunk in _chunks(sorted(set(ids))):
-            for row in self.conn.execute(select(P).where(P.c.id.in_(chunk))):
+            for row in self.conn.execute(_PARCELS_BY_IDS, {"ids": chunk}):
                 found[row.id] = row
         return found
 
     def parcel(self, parcel_id: int) -> Row[Any] | None:
         """Return one parcel."""
-        return self.conn.execute(select(P).where(P.c.id == parcel_id)).first()
+        return self.conn.execute(_PARCEL, {"parcel_id": parcel_id}).first()
 
     def parcels_of_order(self, order_id: str) -> list[Row[Any]]:
         """Return the parcels of one order."""
@@ -704,7 +862,7 @@ class UnitOfWork:
 
     def carrier_health(self, carrier: str) -> Row[Any] | None:
         """Return a carrier's health row, or None if it never failed."""
-        return self.conn.execute(select(CH).where(CH.c.carrier == carrier)).first()
+        return self.conn.execute(_CARRIER_HEALTH, {"carrier": carrier}).first()
 
     def carrier_healths(self) -> list[Row[Any]]:
         """Return every carrier's health row."""
@@ -788,11 +946,9 @@ class UnitOfWork:
         """Return the open or acknowledged anomalies of some parcels."""
         found: list[Row[Any]] = []
         wanted = list(rules) if rules is not None else None
+        stmt = _ACTIVE_ANOMALIES[wanted is not None]
         for chunk in _chunks(sorted(set(parcel_ids))):
-            stmt = select(AN).where(AN.c.parcel_id.in_(chunk), AN.c.state != "resolved")
-            if wanted is not None:
-                stmt = stmt.where(AN.c.rule.in_(wanted))
-            found.extend(self.conn.execute(stmt.order_by(AN.c.id)))
+            found.extend(self.conn.execute(stmt, {"ids": chunk} if wanted is None else {"ids": chunk, "rules": wanted}))
         return found
 
     def insert_anomalies(self, rows: Sequence[dict[str, Any]]) -> list[int]:
@@ -805,15 +961,11 @@ class UnitOfWork:
     def resolve_anomalies(self, ids: Sequence[int], at: datetime, resolution: str) -> None:
         """Resolve anomalies that are still active."""
         for chunk in _chunks(ids):
-            self.conn.execute(
-                update(AN)
-                .where(AN.c.id.in_(chunk), AN.c.state != "resolved")
-                .values(state="resolved", resolved_at=at, resolution=resolution)
-            )
+            self.conn.execute(_RESOLVE_ANOMALIES, {"ids": chunk, "at": at, "how": resolution})
 
     def anomaly(self, anomaly_id: int) -> Row[Any] | None:
         """Return one anomaly."""
-        return self.conn.execute(select(AN).where(AN.c.id == anomaly_id)).first()
+        return self.conn.execute(_ANOMALY, {"anomaly_id": anomaly_id}).first()
 
     def acknowledge_anomaly(self, anomaly_id: int, at: datetime) -> bool:
         """Acknowledge an open anomaly; False if it is not open."""
@@ -838,8 +990,7 @@ class UnitOfWork:
     def enqueue(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add side effects to the outbox; one with a known idempotency key is ignored."""
         if rows:
-            stmt = self._insert(A).on_conflict_do_nothing(index_elements=["idempotency_key"])
-            self.conn.execute(stmt, list(rows))
+            self.conn.execute(insert_ignoring(self.dialect, A, ("idempotency_key",)), list(rows))
 
     def enqueue_set(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add side effects as :meth:`enqueue` does (a known idempotency key is ignored), in one ``INSERT … SELECT``."""
@@ -855,20 +1006,11 @@ class UnitOfWork:
         claiming at once, each row goes to exactly one (``SKIP LOCKED`` on PostgreSQL, the
         write lock and the re-checked state on SQLite).
         """
-        ready = or_(
-            and_(A.c.state == "pending", A.c.next_attempt_at <= now),
-            and_(A.c.state == "running", A.c.lease_until < now),
-        )
-        pick = select(A.c.id).where(ready).order_by(A.c.next_attempt_at, A.c.id).limit(limit)
+        stmt = _claim_actions(self.dialect, keys is not None)
+        params: dict[str, Any] = {"now": now, "limit": limit, "lease_end": now + lease}
         if keys is not None:
-            pick = pick.where(A.c.idempotency_key.in_(list(keys)))
-        stmt = (
-            update(A)
-            .where(A.c.id.in_(self._picked(pick)), ready)
-            .values(state="running", lease_until=now + lease, attempts=A.c.attempts + 1)
-            .returning(*A.c)
-        )
-        return sorted(self.conn.execute(stmt), key=lambda r: r.id)
+            params["keys"] = list(keys)
+        return sorted(self.conn.execute(stmt, params), key=lambda r: r.id)
 
     def action_keys_of_refund(self, refund_id: str) -> list[str]:
         """Return the idempotency keys of the actions a refund queued that are not done yet."""
@@ -883,13 +1025,11 @@ class UnitOfWork:
 
     def finish_action(self, action_id: int, at: datetime) -> None:
         """Mark an action done."""
-        self.conn.execute(update(A).where(A.c.id == action_id).values(state="done", done_at=at, lease_until=None))
+        self.conn.execute(_FINISH_ACTION, {"action_id": action_id, "at": at})
 
     def retry_action(self, action_id: int, at: datetime, error: str, give_up: bool) -> None:
         """Put an action back for a later attempt, or give up on it."""
-        values: dict[str, Any] = {"last_error": error[:500], "lease_until": None}
-        values |= {"state": "failed", "done_at": at} if give_up else {"state": "pending", "next_attempt_at": at}
-        self.conn.execute(update(A).where(A.c.id == action_id).values(**values))
+        self.conn.execute(_RETRY_ACTION[bool(give_up)], {"action_id": action_id, "at": at, "error": error[:500]})
 
     def actions(self, state: str | None = None) -> list[Row[Any]]:
         """Return outbox rows, oldest first."""
@@ -900,19 +1040,14 @@ class UnitOfWork:
 
     def insert_notification(self, row: dict[str, Any]) -> bool:
         """Queue one notification; False if that anomaly, receiver and kind is already logged."""
-        stmt = self._insert(N).values(**row).on_conflict_do_nothing(index_elements=["anomaly_id", "receiver", "kind"])
-        return self.conn.execute(stmt.returning(N.c.id)).scalar() is not None
+        stmt = insert_ignoring(self.dialect, N, ("anomaly_id", "receiver", "kind"), returning_id=True)
+        return self.conn.execute(stmt, row).scalar() is not None
 
     def group_timing(self, receiver: str, group_key: str) -> tuple[datetime | None, datetime | None]:
         """Return (due time of the group's pending batch, when the group was last sent)."""
-        pending = self.conn.execute(
-            select(func.min(N.c.due_at)).where(
-                N.c.receiver == receiver, N.c.group_key == group_key, N.c.state == "pending"
-            )
-        ).scalar()
-        sent = self.conn.execute(
-            select(func.max(N.c.sent_at)).where(N.c.receiver == receiver, N.c.group_key == group_key)
-        ).scalar()
+        group = {"receiver": receiver, "group_key": group_key}
+        pending = self.conn.execute(_GROUP_PENDING, group).scalar()
+        sent = self.conn.execute(_GROUP_SENT, group).scalar()
         return (_aware(pending) if pending else None), (_aware(sent) if sent else None)
 
     def claim_notifications(self, now: datetime, lease_until: datetime, limit: int = 10_000) -> list[Row[Any]]:
@@ -924,42 +1059,13 @@ class UnitOfWork:
         lease (its ``due_at``) ends. The lease end is the claim's token for
         :meth:`settle_notifications`.
         """
-        claimable = and_(N.c.state.in_(("pending", "sending")), N.c.due_at <= now)
-        pick = select(N.c.id).where(claimable).order_by(N.c.due_at, N.c.id).limit(limit)
-        stmt = (
-            update(N)
-            .where(N.c.id.in_(self._picked(pick)), claimable)
-            .values(state="sending", due_at=lease_until)
-            .returning(N.c.id)
-        )
-        ids = sorted(self.conn.execute(stmt).scalars())
+        claim = _claim_notifications(self.dialect)
+        ids = sorted(self.conn.execute(claim, {"now": now, "limit": limit, "lease_end": lease_until}).scalars())
         if not ids:
             return []
-        stmt = (
-            select(
-                N,
-                AN.c.rule,
-                AN.c.state.label("anomaly_state"),
-                AN.c.opened_at,
-                AN.c.compensation_fen,
-                AN.c.detail,
-                P.c.id.label("parcel_id"),
-                P.c.carrier,
-                P.c.tracking_no,
-                P.c.order_id,
-                P.c.shop,
-                func.coalesce(P.c.last_event_at, P.c.shipped_at).label("waiting_since"),
-                P.c.status,  # with the route: the learned norm a slow_for_route alert quotes
-                P.c.origin_province,
-                P.c.destination_province,
-                P.c.region_class,
-            )
-            .join(AN, AN.c.id == N.c.anomaly_id)
-            .join(P, P.c.id == AN.c.parcel_id)
-        )
         rows: list[Row[Any]] = []
         for chunk in _chunks(ids):
-            rows.extend(self.conn.execute(stmt.where(N.c.id.in_(chunk))))
+            rows.extend(self.conn.execute(_CLAIMED_NOTIFICATIONS, {"ids": chunk}))
         return sorted(rows, key=lambda r: r.id)  # groups go out in the order their first notice was queued
 
     def settle_notifications(self, ids: Sequence[int], lease_until: datetime, **values: Any) -> int:
@@ -971,8 +1077,8 @@ class UnitOfWork:
         """
         changed = 0
         for chunk in _chunks(ids):
-            stmt = update(N).where(N.c.id.in_(chunk), N.c.state == "sending", N.c.due_at == lease_until)
-            changed += self.conn.execute(stmt.values(**values)).rowcount
+            stmt, params = set_values(_SETTLE_NOTIFICATIONS, values, ids=chunk, lease_end=lease_until)
+            changed += self.conn.execute(stmt, params).rowcount
             if values.get("state") == "sent" and values.get("sent_at") is not None:
                 self._arm_repeats(chunk, values["sent_at"])
         return changed
@@ -980,7 +1086,7 @@ class UnitOfWork:
     def _arm_repeats(self, ids: Sequence[int], sent_at: datetime) -> None:
         # Read by id alone and filter here: given ``state = 'sent'`` too, SQLite (no statistics) walks
         # ix_notification_due over every sent row — 0.67 s a flush at 1,000,000 rows (B9).
-        rows = self.conn.execute(select(N.c.id, N.c.repeat_seconds, N.c.state, N.c.kind).where(N.c.id.in_(ids))).all()
+        rows = self.conn.execute(_REPEATS_OF, {"ids": ids}).all()
         by_seconds: dict[int, list[int]] = {}
         for r in rows:
             if r.state == "sent" and r.kind == "firing" and r.repeat_seconds is not None:
@@ -992,21 +1098,18 @@ class UnitOfWork:
         """Return what was queued for each anomaly besides alerts (tickets, reshipment suggestions)."""
         found: dict[int, list[str]] = {}
         for chunk in _chunks(sorted(set(anomaly_ids))):
-            stmt = select(A.c.anomaly_id, A.c.kind).where(
-                A.c.anomaly_id.in_(chunk), A.c.kind.not_in(["alert", "alert_resolved"])
-            )
-            for row in self.conn.execute(stmt.order_by(A.c.id)):
+            for row in self.conn.execute(_ACTION_KINDS, {"ids": chunk}):
                 found.setdefault(row.anomaly_id, []).append(row.kind)
         return found
 
     def update_notifications(self, ids: Sequence[int], **values: Any) -> None:
         """Change the state of notifications (sent, failed, deferred, cancelled)."""
         for chunk in _chunks(ids):
-            self.conn.execute(update(N).where(N.c.id.in_(chunk)).values(**values))
+            self.conn.execute(*set_values(_UPDATE_NOTIFICATIONS, values, ids=chunk))
 
     def notifications_of(self, anomaly_id: int) -> list[Row[Any]]:
         """Return the notification log of one anomaly."""
-        return list(self.conn.execute(select(N).where(N.c.anomaly_id == anomaly_id).order_by(N.c.id)))
+        return list(self.conn.execute(_NOTIFICATIONS_OF, {"anomaly_id": anomaly_id}))
 
     def due_moments(self) -> tuple[datetime | None, datetime | None]:
         """Return (:meth:`earliest_due`, the earliest pending outbox attempt, notification or repeat) in one statement.
@@ -1145,7 +1248,7 @@ class UnitOfWork:
 
     def intercepts_of_refund(self, refund_id: str) -> list[Row[Any]]:
         """Return the intercepts a refund caused."""
-        return list(self.conn.execute(select(I).where(I.c.refund_id == refund_id).order_by(I.c.id)))
+        return list(self.conn.execute(_INTERCEPTS_OF_REFUND, {"refund_id": refund_id}))
 
     def intercepts_of_parcel(self, parcel_id: int, state: str | None = None) -> list[Row[Any]]:
         """Return a parcel's intercepts, optionally only those in ``state``."""
@@ -1156,13 +1259,12 @@ class UnitOfWork:
         """Return intercepts still waiting for the carrier's answer or the parcel's return."""
         found: list[Row[Any]] = []
         for chunk in _chunks(sorted(set(parcel_ids))):
-            stmt = select(I).where(I.c.parcel_id.in_(chunk), I.c.state.in_(["requested", "pending", "accepted"]))
-            found.extend(self.conn.execute(stmt.order_by(I.c.id)))
+            found.extend(self.conn.execute(_OPEN_INTERCEPTS, {"ids": chunk}))
         return found
 
     def update_intercept(self, intercept_id: int, **values: Any) -> None:
         """Change an intercept's state."""
-        self.conn.execute(update(I).where(I.c.id == intercept_id).values(**values))
+        self.conn.execute(*set_values(_UPDATE_INTERCEPT, values, intercept_id=intercept_id))
 
     # -- ticket deadlines, sinks, reshipments, KPIs (monitor.tickets.sla/sinks/reshipment/kpis) --
 
@@ -1282,7 +1384,7 @@ class UnitOfWork:
         """Append to the activity log; ``data`` is stored as JSON, with who did it during an API request."""
         if rows:
             self.conn.execute(
-                ACT.insert(),
+                _RECORD,
                 [r | {"data": json.dumps(r.get("data", {}), ensure_ascii=False, default=str)} for r in stamp(rows)],
             )
 
@@ -1295,8 +1397,7 @@ class UnitOfWork:
 
     def activity_after(self, last_id: int, limit: int = 10_000) -> list[Row[Any]]:
         """Return activity newer than ``last_id``, in order."""
-        stmt = select(ACT).where(ACT.c.id > last_id).order_by(ACT.c.id).limit(limit)
-        return list(self.conn.execute(stmt))
+        return list(self.conn.execute(_ACTIVITY_AFTER, {"last_id": last_id, "limit": limit}))
 
     # -- reports --------------------------------------------------------------------------
 

@@ -12,17 +12,34 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import Account, Ticket, TicketEvent, TicketRotation
-from monitor.store.store import UnitOfWork
+from monitor.store.store import UnitOfWork, insert_ignoring, set_values
 
 T = Ticket.__table__
 TE = TicketEvent.__table__
 TR = TicketRotation.__table__
 ACC = Account.__table__
 CHUNK = 500
+#: Prebuilt (as :mod:`monitor.store.store`'s hot statements are): opening a ticket built five a call.
+_BY_KEY = select(T.c.id).where(T.c.idempotency_key == bindparam("key"))
+_LATEST_FROM_RULE = (
+    select(T)
+    .where(T.c.parcel_id == bindparam("parcel_id"), T.c.rule == bindparam("rule"), T.c.anomaly_id.is_not(None))
+    .order_by(T.c.id.desc())
+    .limit(1)
+    .with_for_update()
+)
+_OF_ANOMALIES = (
+    select(T)
+    .where(T.c.anomaly_id.in_(bindparam("ids", expanding=True)), T.c.state.in_(bindparam("states", expanding=True)))
+    .order_by(T.c.id)
+    .with_for_update()
+)
+_UPDATE = update(T).where(T.c.id == bindparam("ticket_id"))
+_ADD_EVENTS = TE.insert().returning(TE.c.id, sort_by_parameter_order=True)
 
 
 class TicketRows:
@@ -39,12 +56,11 @@ class TicketRows:
 
     def insert(self, row: dict[str, Any]) -> tuple[int, bool]:
         """Open a ticket unless its idempotency key exists; return (id, created)."""
-        stmt = self._insert(T).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        created = self.conn.execute(stmt.returning(T.c.id)).scalar()
+        stmt = insert_ignoring(self.uow.dialect, T, ("idempotency_key",), returning_id=True)
+        created = self.conn.execute(stmt, row).scalar()
         if created is not None:
             return created, True
-        key = row["idempotency_key"]
-        return self.conn.execute(select(T.c.id).where(T.c.idempotency_key == key)).scalar_one(), False
+        return self.conn.execute(_BY_KEY, {"key": row["idempotency_key"]}).scalar_one(), False
 
     def get(self, ticket_id: int, *, lock: bool = False) -> Row[Any] | None:
         """Return one ticket; ``lock`` holds its row (PostgreSQL) until the transaction ends."""
@@ -62,27 +78,20 @@ class TicketRows:
 
     def latest_from_rule(self, parcel_id: int, rule: str) -> Row[Any] | None:
         """Return the newest ticket an anomaly of ``rule`` opened for a parcel (the one a new firing reopens)."""
-        stmt = (
-            select(T)
-            .where(T.c.parcel_id == parcel_id, T.c.rule == rule, T.c.anomaly_id.is_not(None))
-            .order_by(T.c.id.desc())
-            .limit(1)
-            .with_for_update()
-        )
-        return self.conn.execute(stmt).first()
+        return self.conn.execute(_LATEST_FROM_RULE, {"parcel_id": parcel_id, "rule": rule}).first()
 
     def of_anomalies(self, anomaly_ids: Iterable[int], states: Sequence[str]) -> list[Row[Any]]:
         """Return the tickets in ``states`` that belong to some anomalies."""
         found: list[Row[Any]] = []
         wanted = sorted(set(anomaly_ids))
         for start in range(0, len(wanted), CHUNK):
-            stmt = select(T).where(T.c.anomaly_id.in_(wanted[start : start + CHUNK]), T.c.state.in_(states))
-            found.extend(self.conn.execute(stmt.order_by(T.c.id).with_for_update()))
+            params = {"ids": wanted[start : start + CHUNK], "states": list(states)}
+            found.extend(self.conn.execute(_OF_ANOMALIES, params))
         return found
 
     def update(self, ticket_id: int, **values: Any) -> None:
         """Change one ticket's columns."""
-        self.conn.execute(update(T).where(T.c.id == ticket_id).values(**values))
+        self.conn.execute(*set_values(_UPDATE, values, ticket_id=ticket_id))
 
     def load(self, account_ids: Sequence[int], states: Sequence[str]) -> dict[int, int]:
         """Count each account's tickets in ``states`` (least-loaded assignment)."""
@@ -102,8 +111,7 @@ class TicketRows:
         if not rows:
             return []
         full = [{"from_value": None, "to_value": None, "body": ""} | r for r in rows]
-        stmt = TE.insert().returning(TE.c.id, sort_by_parameter_order=True)
-        return list(self.conn.execute(stmt, full).scalars())
+        return list(self.conn.execute(_ADD_EVENTS, full).scalars())
 
     def events_of(self, ticket_id: int) -> list[Row[Any]]:
         """Return one ticket's history, oldest first."""
