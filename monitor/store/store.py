@@ -190,7 +190,7 @@ def _pick_once(pick: Select[Any], dialect: str) -> Select[Any]:
     return select(picked.c.id)
 
 
-def _insert_of(dialect: str, table: Any) -> Any:
+def insert_of(dialect: str, table: Any) -> Any:
     """Return an INSERT that can take ``ON CONFLICT`` in ``dialect``."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -202,7 +202,7 @@ def insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...], *, retu
     Built once per dialect and table (also for :mod:`monitor.tickets.store`), where a ``.values(**row)`` per
     call built it anew: the parameters' keys choose the columns as ``.values`` did.
     """
-    stmt = _insert_of(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
+    stmt = insert_of(dialect, table).on_conflict_do_nothing(index_elements=list(conflict))
     return stmt.returning(table.c.id) if returning_id else stmt
 
 
@@ -502,7 +502,7 @@ class UnitOfWork:
         return "?" if self.dialect == "sqlite" else "%s"
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return insert_of(self.dialect, table)
 
     def _picked(self, pick: Select[Any]) -> Select[Any]:
         """Return the ids a claim picks, evaluated exactly once (see :func:`_pick_once`)."""

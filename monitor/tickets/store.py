@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.models import Account, Ticket, TicketEvent, TicketRotation
-from monitor.store.store import UnitOfWork, insert_ignoring, set_values
+from monitor.store.store import UnitOfWork, insert_ignoring, insert_of, set_values
 
 T = Ticket.__table__
 TE = TicketEvent.__table__
@@ -50,7 +49,7 @@ class TicketRows:
         self.conn = uow.conn
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.uow.dialect == "postgresql" else sqlite.insert)(table)
+        return insert_of(self.uow.dialect, table)
 
     # -- tickets --------------------------------------------------------------------------
 
