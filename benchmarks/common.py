@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Trees named in PYTHONPATH (a base checkout for a before/after comparison) come before this one.
+_GIVEN = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 if str(ROOT) not in sys.path:  # benchmarks.run (and the kit, without an install) are imported from the checkout
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(min(1 + len(_GIVEN), len(sys.path)), str(ROOT))
 
 try:  # after the checkout is on the path; a checkout from before the KPI room keeps it at monitor/reports.py
     from monitor.kpi import reports

@@ -256,7 +256,10 @@ class Intercept(SQLModel, table=True):
 class Action(SQLModel, table=True):
     """The durable outbox: one row per side effect, claimed, done once, never lost."""
 
-    __table_args__ = (Index("ix_action_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_action_due", "state", "next_attempt_at"),
+        Index("ix_action_anomaly", "anomaly_id", "kind"),  # what was queued for an anomaly (the alert flush)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)
@@ -295,7 +298,8 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("anomaly_id", "receiver", "kind", name="uq_notification"),
         Index("ix_notification_due", "state", "due_at"),
-        Index("ix_notification_group", "receiver", "group_key", "state"),
+        Index("ix_notification_group", "receiver", "group_key", "state", "due_at"),
+        Index("ix_notification_group_sent", "receiver", "group_key", "sent_at"),
         Index("ix_notification_repeat", "repeat_due_at", sqlite_where=REPEATING, postgresql_where=REPEATING),
     )
 

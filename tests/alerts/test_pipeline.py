@@ -382,3 +382,32 @@ def test_arming_repeats_reads_the_sent_notices_by_key(store: Store) -> None:
             params = tuple(range(1, arming.count("?") + 1))
             plan = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + arming, params))
         assert "PRIMARY KEY" in plan, plan
+
+
+def test_queueing_and_flushing_read_the_group_and_the_outbox_by_index(store: Store) -> None:
+    """When a group last went out, its pending batch and what else was queued per anomaly are index seeks.
+
+    The notification log and the outbox keep every row ever written: a read that walks a whole
+    group (``rule=stalled`` holds every stall ever told) or the whole outbox grows with the
+    history, and in a 100,000-parcel replay these three were a quarter of the time by its end.
+    """
+    monitor, clock, inbox = setup(store, {"receiver": "ops", "group_by": ["rule"], "group_wait": "0s"})
+    ship(monitor, 3)
+    with Statements(store) as seen:
+        at(monitor, clock, cst(12, 9))
+    assert len(inbox["ops"].messages) == 1
+    sent = [s for s in seen if s.startswith("SELECT max(notification.sent_at)")]
+    pending = [s for s in seen if s.startswith("SELECT min(notification.due_at)") and "receiver" in s]
+    kinds = [s for s in seen if s.startswith("SELECT action.anomaly_id, action.kind")]
+    assert sent and pending and kinds, "queueing asked for the group's timing and the flush for the anomalies' actions"
+    if store.dialect != "sqlite":
+        return
+    with store.engine.connect() as conn:
+        def plan(statement: str) -> str:
+            params = tuple(range(1, statement.count("?") + 1))
+            return " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+
+        assert "COVERING INDEX ix_notification_group_sent (receiver=? AND group_key=?)" in plan(sent[0])
+        assert "COVERING INDEX ix_notification_group (receiver=? AND group_key=? AND state=?)" in plan(pending[0])
+        kinds_plan = plan(kinds[0])
+        assert "COVERING INDEX ix_action_anomaly (anomaly_id=?)" in kinds_plan and "SCAN action" not in kinds_plan
