@@ -65,6 +65,7 @@ _DUE = select(
 _DEADLINES = len(DEADLINE_COLUMNS)
 _ANY_REFUND = select(select(Refund.__table__.c.id).limit(1).exists())  # type: ignore[attr-defined]
 _TIME = UTCDateTime()
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(…, ensure_ascii=False), one encoder for every line
 _rules_log = structlog.get_logger("monitor.rules")
 
 
@@ -588,7 +589,7 @@ class Replay:
             self.counts[row.event] += 1
             if row.event == "anomaly_opened":
                 self.rule_counts[data["rule"]] += 1
-            self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self.out.write(_encode(line) + "\n")
         self.out.flush()
 
     def summary(self) -> dict[str, Any]:
