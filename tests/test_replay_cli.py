@@ -458,3 +458,39 @@ def test_batched_replay_holds_a_shipment_whose_refund_came_first() -> None:
     assert batched == alone
     events = [json.loads(x) for x in batched[:-1]]
     assert [e["tracking_no"] for e in events if e["event"] == "shipment_held"] == ["SB3"]
+
+
+def test_replay_keeps_one_connection_rather_than_one_checkout_per_transaction() -> None:
+    """A month's replay runs thousands of short transactions; each one checking a pooled connection out
+    and back (with its reset) cost more than most of them, so the scratch store keeps one open."""
+    import asyncio
+    import io
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    from monitor.replay.runner import replay
+    from monitor.replay.scenario import parse
+    from monitor.rules.ruleset import build_ruleset
+
+    checkouts: list[object] = []
+    transactions: list[object] = []
+
+    def checked_out(*args: object) -> None:
+        checkouts.append(args)
+
+    def began(conn: object) -> None:
+        transactions.append(conn)
+
+    event.listen(Pool, "checkout", checked_out)
+    event.listen(Engine, "begin", began)
+    try:
+        out = io.StringIO()
+        asyncio.run(replay(parse(month(40)), build_ruleset(), out, summary=True))
+    finally:
+        event.remove(Pool, "checkout", checked_out)
+        event.remove(Engine, "begin", began)
+    assert json.loads(out.getvalue().splitlines()[-1])["events"]["anomaly_opened"] > 5
+    assert len(transactions) > 200, "a replay is many transactions"
+    assert len(checkouts) <= 5, f"{len(checkouts)} pool checkouts for {len(transactions)} transactions"
