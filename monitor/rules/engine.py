@@ -196,7 +196,6 @@ class RuleEngine:
         activity, actions = [], []
         escalated: list[int] = []
         slowed: list[int] = []
-        opened = log.bind().info  # one logger for the batch: the lazy proxy builds one per call otherwise
         for f, row, anomaly_id in fresh:
             comp = row["compensation_fen"]
             activity.append(
@@ -219,7 +218,7 @@ class RuleEngine:
                 escalated.append(f.parcel.id)
             if f.rule in ("stalled", "lost_suspected"):  # the fixed line took over from the learned warning
                 slowed.append(f.parcel.id)
-            opened("anomaly.opened", rule=f.rule, anomaly_id=anomaly_id, **parcel_keys(f.parcel))
+            log.info("anomaly.opened", rule=f.rule, anomaly_id=anomaly_id, **parcel_keys(f.parcel))
         uow.record_set(activity)
         uow.enqueue_set(actions)
         if escalated:

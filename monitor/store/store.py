@@ -386,6 +386,12 @@ class _Turns:
 #: encoder for every line: ``json.dumps`` with arguments builds a new encoder per call, ~20 % of a sweep's JSON.
 _activity_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
+
+def _activity_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return activity rows as stored: the current actor added (``stamp``), ``data`` as JSON."""
+    return [r | {"data": _activity_json(r.get("data", {}))} for r in stamp(rows)]
+
+
 class Store:
     """The database, opened once and shared by every component.
 
@@ -726,8 +732,7 @@ class UnitOfWork:
         picks = ", ".join(f"? AS {n}" if same[k] else f"{pick(k)} AS {n}" for k, n in enumerate(names))
         constants = tuple(bound(k, first[k]) for k in range(len(names)) if same[k])
         if flat:
-            k = varying[0]
-            data: list[Any] = [r[k] for r in rows] if binds[k] is None else [bound(k, r[k]) for r in rows]
+            data: list[Any] = [bound(varying[0], r[varying[0]]) for r in rows]
         else:
             data = [[bound(k, r[k]) for k in varying] for r in rows]
         return f"(SELECT {picks}, j.key AS pos FROM json_each(?) AS j) AS d", (*constants, json.dumps(data))
@@ -1411,17 +1416,12 @@ class UnitOfWork:
     def record(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append to the activity log; ``data`` is stored as JSON, with who did it during an API request."""
         if rows:
-            self.conn.execute(
-                _RECORD,
-                [r | {"data": _activity_json(r.get("data", {}))} for r in stamp(rows)],
-            )
+            self.conn.execute(_RECORD, _activity_rows(rows))
 
     def record_set(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append to the activity log as :meth:`record` does, in one ``INSERT … SELECT`` (the sweep's path)."""
         if rows:
-            self._insert_rows(
-                ACT, [r | {"data": _activity_json(r.get("data", {}))} for r in stamp(rows)]
-            )
+            self._insert_rows(ACT, _activity_rows(rows))
 
     def activity_after(self, last_id: int, limit: int = 10_000) -> list[Row[Any]]:
         """Return activity newer than ``last_id``, in order."""
