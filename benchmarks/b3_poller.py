@@ -283,6 +283,7 @@ def one_run(args: argparse.Namespace, label: str, pinned: bool, profile: str = "
     from carriers.testing.kuaidi100 import COMPANY, CUSTOMER, KEY
     from monitor.clock import SystemClock
     from monitor.config import CarrierQuota, PollingSettings
+    from monitor.daemon.main import POLL_IN_FLIGHT
     from monitor.intake.shipments import Shipment
     from monitor.polling import Poller
     from monitor.polling.health import HealthBook
@@ -310,14 +311,18 @@ def one_run(args: argparse.Namespace, label: str, pinned: bool, profile: str = "
                                       quotas={"kuaidi100": CarrierQuota(requests_per_second=args.rate)})  # fmt: skip
 
             async def main() -> None:
-                # the daemon's client: httpx defaults (100 connections, 20 kept alive), 10 s timeout
-                limits = (
-                    httpx.Limits(max_connections=args.http_pool, max_keepalive_connections=args.http_pool)
-                    if args.http_pool
-                    else httpx.Limits(max_connections=100, max_keepalive_connections=20)
-                )
-                async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False,
-                                             limits=limits) as http:  # fmt: skip
+                # the daemon's client (monitor/daemon/main.py): its transport and pool, 10 s timeout
+                pool, keep = (args.http_pool,) * 2 if args.http_pool else (POLL_IN_FLIGHT + 16, POLL_IN_FLIGHT)
+                timeout = httpx.Timeout(10.0)
+                if args.transport == "daemon":
+                    from monitor.daemon.transport import daemon_client
+
+                    client = daemon_client(max_connections=pool, max_keepalive_connections=keep, timeout=timeout,
+                                           follow_redirects=False)  # fmt: skip
+                else:
+                    limits = httpx.Limits(max_connections=pool, max_keepalive_connections=keep)
+                    client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits)
+                async with client as http:
                     settings = Kuaidi100Settings(customer=CUSTOMER, key=KEY, company=COMPANY, base_url=fake.base_url)
                     adapter = Kuaidi100Carrier(settings, http, sleep=asyncio.sleep)
                     adapters = {"kuaidi100": adapter}
@@ -472,6 +477,8 @@ def stub_sniffio() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from monitor.daemon.main import POLL_IN_FLIGHT
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parcels", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=320.0, help="requests_per_second quota R (default 320)")
@@ -501,12 +508,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a temporary SQLite file)")
     parser.add_argument("--tiny", action="store_true", help="300 parcels, 2 s of rounds at 100 req/s, unpinned: CI")
     what_if = parser.add_argument_group("what-if (defaults are what the daemon does)")
-    what_if.add_argument("--max-in-flight", type=int, default=64, help="Poller(max_in_flight=…) (default 64)")
+    what_if.add_argument("--max-in-flight", type=int, default=POLL_IN_FLIGHT,
+                         help=f"Poller(max_in_flight=…) (default {POLL_IN_FLIGHT})")  # fmt: skip
     what_if.add_argument(
         "--http-pool",
         type=int,
         default=0,
-        help="httpx Limits(max_connections=N, max_keepalive_connections=N) (default: httpx's 100/20)",
+        help=f"N connections, N kept alive (default the daemon's: {POLL_IN_FLIGHT + 16}, {POLL_IN_FLIGHT} kept alive)",
+    )
+    what_if.add_argument(
+        "--transport",
+        choices=["daemon", "httpcore"],
+        default="daemon",
+        help="the daemon's HTTP/1.1 transport (monitor/daemon/transport.py), or httpx's default one (httpcore)",
     )
     what_if.add_argument(
         "--stub-sniffio",
@@ -533,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.delay * 1000:.0f} ms, schedule {args.schedule}, "
         f"database {'sqlite (temp file)' if not args.database_url else args.database_url.split('@')[-1]}, "
         f"{len(os.sched_getaffinity(0))} cores; max_in_flight {args.max_in_flight}, http pool "
-        f"{args.http_pool or 'httpx default (100, keep-alive 20)'}"
+        f"{args.http_pool or f'{POLL_IN_FLIGHT + 16}, keep-alive {POLL_IN_FLIGHT}'}, transport {args.transport}"
         f"{', sniffio stubbed' if args.stub_sniffio else ''}{', fake with Nagle' if args.no_nodelay else ''}"
     )
     report.note(f"goal: ≥ {GOAL_RATE:.0f} req/s on ≤ {GOAL_CORES:g} core, rate overshoot < {GOAL_OVERSHOOT:.0%}, "

@@ -36,6 +36,7 @@ from monitor.config import Settings
 from monitor.daemon.assembly import Runtime, build, build_channels
 from monitor.daemon.demo_feed import DemoFeed, hold
 from monitor.daemon.jobs import Jobs
+from monitor.daemon.transport import daemon_client
 from monitor.demo import DemoConsole, DemoLines
 from monitor.errors import ConfigError
 from monitor.kpi.watch import ForecastWatch
@@ -126,9 +127,11 @@ class Daemon:
         sock = bind(api.host, api.port)
         self.port = sock.getsockname()[1]
         # one kept-alive connection per request the poller may have in flight: a smaller pool
-        # closes and reopens connections all the time (httpx keeps 20 by default)
-        limits = httpx.Limits(max_connections=POLL_IN_FLIGHT + 16, max_keepalive_connections=POLL_IN_FLIGHT)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False, limits=limits) as http:
+        # closes and reopens connections all the time (httpx keeps 20 by default); the transport
+        # is ours for the CPU a request costs (monitor/daemon/transport.py)
+        http = daemon_client(max_connections=POLL_IN_FLIGHT + 16, max_keepalive_connections=POLL_IN_FLIGHT,
+                             timeout=httpx.Timeout(10.0), follow_redirects=False)  # fmt: skip
+        async with http:
             rt = self.runtime = build(self.settings, self.clock, http, self.environ, sleep=self._sleep,
                                       migrate=self.options.migrate, wall=self.wall,
                                       channels=self._demo_channels(http))  # fmt: skip
