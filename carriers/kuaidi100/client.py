@@ -224,6 +224,8 @@ class Kuaidi100Carrier:
             response = await self._http.post(url, data=form, timeout=self._settings.timeout_seconds)
         except httpx.TransportError as err:
             raise CarrierUnavailable(f"kuaidi100: {path}: {type(err).__name__}: {err}", carrier=CODE) from err
+        except httpx.DecodingError as err:  # a body its Content-Encoding does not decode: unreadable, not retried
+            raise CarrierResponseError(f"kuaidi100: {path}: undecodable answer: {err}", carrier=CODE) from err
         status = response.status_code
         if status == 429:
             wait = _retry_after(response)

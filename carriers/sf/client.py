@@ -213,6 +213,8 @@ class SFCarrier:
             raise CarrierUnavailable(f"sf {service} timed out", carrier=CODE) from err
         except httpx.TransportError as err:
             raise CarrierUnavailable(f"sf {service} unreachable: {err}", carrier=CODE) from err
+        except httpx.DecodingError as err:  # a body its Content-Encoding does not decode: unreadable, not retried
+            raise CarrierResponseError(f"sf {service}: undecodable answer: {err}", carrier=CODE) from err
         text = response.text
         if response.status_code >= 500:
             raise CarrierUnavailable(f"sf {service} answered HTTP {response.status_code}", carrier=CODE)

@@ -16,6 +16,7 @@ Faults, in the order they were switched on (the first one still live answers):
 ``5xx``     an HTML error page with ``status`` (default 503)
 ``429``     ``429 Too Many Requests`` with ``Retry-After: <retry_after>``
 ``garbage`` status 200, ``Content-Type: application/json``, bytes that are not JSON
+``gzip``    status 200, ``Content-Encoding: gzip`` on a body that is not gzip (a broken proxy)
 ``html``    status 200, an HTML gateway page (``text/html``)
 ``hang``    hold the request ``seconds`` (or until :meth:`release`), then answer as usual
 ``drop``    close the connection without an answer
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-FAULTS = ("5xx", "429", "garbage", "html", "hang", "drop", "auth", "repeated")
+FAULTS = ("5xx", "429", "garbage", "gzip", "html", "hang", "drop", "auth", "repeated")
 GARBAGE = b'\x00\xff{"apiResultCode": A1000 <<truncated \x8f\x9e'
 GATEWAY_PAGE = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -213,6 +214,8 @@ class FakeServer:
             return Reply(429, "Too Many Requests", headers)
         if fault.kind == "garbage":
             return Reply(200, GARBAGE)
+        if fault.kind == "gzip":
+            return Reply(200, b'{"not": "gzip"}', {"Content-Encoding": "gzip"})
         if fault.kind == "html":
             return Reply(200, GATEWAY_PAGE, {"Content-Type": "text/html; charset=utf-8"})
         if fault.kind == "auth":

@@ -212,6 +212,8 @@ class ZTOCarrier:
             raise CarrierUnavailable(f"zto {api} timed out", carrier=CODE) from err
         except httpx.TransportError as err:
             raise CarrierUnavailable(f"zto {api} unreachable: {type(err).__name__}", carrier=CODE) from err
+        except httpx.DecodingError as err:  # a body its Content-Encoding does not decode: unreadable, not retried
+            raise CarrierResponseError(f"zto {api}: undecodable answer: {err}", carrier=CODE) from err
         text = response.text
         status = response.status_code
         if status == 429:

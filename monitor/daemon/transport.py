@@ -8,7 +8,8 @@ whether its socket is readable (a ``getpeername`` and a ``poll`` each), and anyi
 cancel scope (``asyncio.current_task``, pure Python before 3.12) around every lock and
 read. The carriers and channels speak small HTTP/1.1 requests and answers; this transport
 does just that on ``asyncio`` protocols — a LIFO of idle connections per origin, whose
-closing the event loop already notices (so checking one is a flag read, not a syscall),
+closing the event loop mostly notices first (so checking one is a flag and one ``poll`` of
+that one socket, not a walk of the pool),
 answers read whole into memory (bounded), httpx's timeouts per phase — and keeps httpx's
 API and its exceptions for everything above the wire. HTTP/2 and ``Expect: 100-continue``
 are not needed here and not spoken; a deployment behind a proxy gets httpx's own
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -46,12 +48,15 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.error: BaseException | None = None
         self.idle_until = 0.0
+        self.fileno = -1
         self._waiter: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self.fileno = sock.fileno() if sock is not None else -1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -75,14 +80,23 @@ class _Connection(asyncio.Protocol):
     # -- used by the transport -------------------------------------------------------------
 
     def reusable(self, now: float) -> bool:
-        """Whether an idle connection can carry another request: open, quiet, not expired."""
-        return (
-            not self.closed
-            and not self.buffer
-            and now < self.idle_until
-            and self.transport is not None
-            and not self.transport.is_closing()
-        )
+        """Whether an idle connection can carry another request: open, quiet, not expired.
+
+        The event loop has usually seen a server's close already (``closed``); one ``poll`` of
+        this socket catches the close that reached the kernel but not yet the loop (a server
+        that closes right after answering). Anything readable on an idle connection — a close
+        or bytes nobody asked for — means it cannot carry a request.
+        """
+        if self.closed or self.buffer or now >= self.idle_until:
+            return False
+        if self.transport is None or self.transport.is_closing():
+            return False
+        if self.fileno >= 0:
+            poller = select.poll()
+            poller.register(self.fileno, select.POLLIN)
+            if poller.poll(0):
+                return False
+        return True
 
     def send(self, data: bytes) -> None:
         assert self.transport is not None
@@ -273,11 +287,11 @@ async def _read_answer(conn: _Connection, head_only: bool, timeout: float | None
     if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
         body = await _read_chunked(conn, timeout, request)
     elif b"content-length" in fields:
-        try:
-            length = int(fields[b"content-length"])
-        except ValueError as err:
-            raise httpx.RemoteProtocolError("invalid Content-Length in the answer", request=request) from err
-        if not 0 <= length <= MAX_BODY:
+        text = fields[b"content-length"]
+        if not text.isdigit():  # int() would also take "+5", " 5" and "1_0"
+            raise httpx.RemoteProtocolError("invalid Content-Length in the answer", request=request)
+        length = int(text)
+        if length > MAX_BODY:
             raise httpx.RemoteProtocolError(f"answer of {length} bytes refused", request=request)
         body = await _read_exactly(conn, length, timeout, request)
     else:  # delimited by the end of the connection
@@ -334,6 +348,7 @@ async def _read_head(
     return int(code), reason, version, headers
 
 
+_HEX = b"0123456789abcdefABCDEF"
 _FRAMING = (b"connection", b"transfer-encoding", b"content-length")
 
 
@@ -375,10 +390,9 @@ async def _read_chunked(conn: _Connection, timeout: float | None, request: httpx
     while True:
         line = await _read_line(conn, timeout, request)
         size_text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError as err:
-            raise httpx.RemoteProtocolError(f"malformed chunk size {size_text[:20]!r}", request=request) from err
+        if not size_text or size_text.strip(_HEX):  # int() would also take "-5", "+5" and "1_0"
+            raise httpx.RemoteProtocolError(f"malformed chunk size {size_text[:20]!r}", request=request)
+        size = int(size_text, 16)
         if size == 0:
             while await _read_line(conn, timeout, request):  # trailer fields, up to the empty line
                 pass

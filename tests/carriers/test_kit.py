@@ -30,6 +30,7 @@ from carriers.testing import sf as sf_kit
 from carriers.testing import zto as zto_kit
 from carriers.testing.clock import FixedClock
 from carriers.zto import INFO as ZTO_INFO
+from monitor.daemon.transport import daemon_client
 from monitor.testing import receivers
 from tests.carriers.payloads import FIXTURES, FakeKuaidi100, FakeSF, FakeZTO
 
@@ -70,6 +71,13 @@ def test_garbage_is_status_200_json_typed_bytes_that_are_not_json(sf: FakeSF) ->
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
     with pytest.raises(ValueError):
         json.loads(answer.content)
+
+
+def test_gzip_is_a_body_its_content_encoding_does_not_decode(sf: FakeSF) -> None:
+    sf.fail("gzip", times=1)
+    with pytest.raises(httpx.DecodingError):
+        post(sf.url, data={})
+    assert post(sf.url, data={}).status_code == 200  # once
 
 
 def test_html_is_a_gateway_page_with_status_200(sf: FakeSF) -> None:
@@ -177,24 +185,25 @@ async def no_wait(delay: float) -> None:
     """Retries are off; nothing to wait for."""
 
 
-def sf_adapter(url: str) -> Any:
+def sf_adapter(url: str, http: httpx.AsyncClient | None = None) -> Any:
     settings = {"partner_id": sf_kit.PARTNER, "check_word_env": "SF_CHECK_WORD", "base_url": url,
                 "timeout_seconds": 0.5, "retries": 0, "return_address": sf_kit.RETURN_ADDRESS}  # fmt: skip
-    context = {"clock": FixedClock(), "http": httpx.AsyncClient(), "environ": {"SF_CHECK_WORD": sf_kit.CHECK_WORD},
-               "sleep": no_wait}  # fmt: skip
+    context = {"clock": FixedClock(), "http": http or httpx.AsyncClient(),
+               "environ": {"SF_CHECK_WORD": sf_kit.CHECK_WORD}, "sleep": no_wait}  # fmt: skip
     return SF_INFO.factory(settings, context)
 
 
-def zto_adapter(url: str) -> Any:
+def zto_adapter(url: str, http: httpx.AsyncClient | None = None) -> Any:
     settings = {"app_key_env": "K", "app_secret_env": "S", "base_url": url, "timeout_seconds": 0.5, "retries": 0}
-    context = {"clock": None, "http": httpx.AsyncClient(), "environ": {"K": zto_kit.APP_KEY, "S": zto_kit.APP_SECRET},
-               "sleep": no_wait, "rand": lambda: 0.5}  # fmt: skip
+    context = {"clock": None, "http": http or httpx.AsyncClient(),
+               "environ": {"K": zto_kit.APP_KEY, "S": zto_kit.APP_SECRET}, "sleep": no_wait,
+               "rand": lambda: 0.5}  # fmt: skip
     return ZTO_INFO.factory(settings, context)
 
 
-def k100_adapter(url: str) -> Kuaidi100Carrier:
+def k100_adapter(url: str, http: httpx.AsyncClient | None = None) -> Kuaidi100Carrier:
     settings = k100_kit.make_settings(url, timeout_seconds=0.5, retries=0, callback_url="https://m.example.com/p")
-    return Kuaidi100Carrier(settings, httpx.AsyncClient(), sleep=no_wait)
+    return Kuaidi100Carrier(settings, http or httpx.AsyncClient(), sleep=no_wait)
 
 
 def outcome(call: Any) -> Any:
@@ -211,6 +220,7 @@ TRANSPORT = {
     "5xx": CarrierUnavailable,
     "429": (CarrierRateLimited, 7.0),
     "garbage": CarrierResponseError,
+    "gzip": CarrierResponseError,
     "html": CarrierResponseError,
     "hang": CarrierUnavailable,
     "drop": CarrierUnavailable,
@@ -220,6 +230,14 @@ SF_INTERCEPT = {**TRANSPORT, "auth": CarrierAuthError, "repeated": "pending (acc
 ZTO_TRACK = {**TRANSPORT, "auth": CarrierAuthError}
 ZTO_INTERCEPT = {**TRANSPORT, "auth": CarrierAuthError, "repeated": "accepted"}
 K100_TRACK = {**TRANSPORT, "auth": CarrierAuthError, "repeated": CarrierUnavailable}
+
+
+#: Each fault through httpx's default transport and through the daemon's (monitor/daemon/transport.py).
+CLIENTS = {
+    "httpx": httpx.AsyncClient,
+    "daemon": lambda: daemon_client(max_connections=4, max_keepalive_connections=4),
+}
+BOTH_CLIENTS = pytest.mark.parametrize("client", sorted(CLIENTS))
 
 
 def intercept_outcome(result: Any) -> Any:
@@ -235,44 +253,51 @@ def switch_on(server: kit.FakeServer, fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", sorted(SF_TRACK))
-def test_sf_track_maps_each_fault(fault: str) -> None:
+@BOTH_CLIENTS
+def test_sf_track_maps_each_fault(fault: str, client: str) -> None:
     with FakeSF() as server:
         switch_on(server, fault)
-        got = outcome(sf_adapter(server.url).track([SF_NUMBER]))
+        got = outcome(sf_adapter(server.url, CLIENTS[client]()).track([SF_NUMBER]))
     assert got == SF_TRACK[fault]
 
 
 @pytest.mark.parametrize("fault", sorted(SF_INTERCEPT))
-def test_sf_intercept_maps_each_fault(fault: str) -> None:
+@BOTH_CLIENTS
+def test_sf_intercept_maps_each_fault(fault: str, client: str) -> None:
     parcel = ParcelRef("sf", SF_NUMBER, order_id="TB1")
     with FakeSF() as server:
         switch_on(server, fault)
-        got = intercept_outcome(outcome(sf_adapter(server.url).intercept(parcel, "refund_only", "kit-1")))
+        adapter = sf_adapter(server.url, CLIENTS[client]())
+        got = intercept_outcome(outcome(adapter.intercept(parcel, "refund_only", "kit-1")))
     assert got == SF_INTERCEPT[fault]
 
 
 @pytest.mark.parametrize("fault", sorted(ZTO_TRACK))
-def test_zto_track_maps_each_fault(fault: str) -> None:
+@BOTH_CLIENTS
+def test_zto_track_maps_each_fault(fault: str, client: str) -> None:
     with FakeZTO({ZTO_NUMBER: "track_delivered"}) as server:
         switch_on(server, fault)
-        got = outcome(zto_adapter(server.url).track([ZTO_NUMBER]))
+        got = outcome(zto_adapter(server.url, CLIENTS[client]()).track([ZTO_NUMBER]))
     assert got == ZTO_TRACK[fault]
 
 
 @pytest.mark.parametrize("fault", sorted(ZTO_INTERCEPT))
-def test_zto_intercept_maps_each_fault(fault: str) -> None:
+@BOTH_CLIENTS
+def test_zto_intercept_maps_each_fault(fault: str, client: str) -> None:
     parcel = ParcelRef("zto", ZTO_NUMBER, order_id="T-1001")
     with FakeZTO() as server:
         switch_on(server, fault)
-        got = intercept_outcome(outcome(zto_adapter(server.url).intercept(parcel, "refund_only", "kit-1")))
+        adapter = zto_adapter(server.url, CLIENTS[client]())
+        got = intercept_outcome(outcome(adapter.intercept(parcel, "refund_only", "kit-1")))
     assert got == ZTO_INTERCEPT[fault]
 
 
 @pytest.mark.parametrize("fault", sorted(K100_TRACK))
-def test_kuaidi100_track_maps_each_fault(fault: str) -> None:
+@BOTH_CLIENTS
+def test_kuaidi100_track_maps_each_fault(fault: str, client: str) -> None:
     with FakeKuaidi100({"ZT7800000000003": "query_state_3"}) as server:
         switch_on(server, fault)
-        got = outcome(k100_adapter(server.url).track(["ZT7800000000003"]))
+        got = outcome(k100_adapter(server.url, CLIENTS[client]()).track(["ZT7800000000003"]))
     assert got == K100_TRACK[fault]
 
 
