@@ -191,6 +191,8 @@ class SinkSender:
             response = await self.http.post(sink.url, content=body, headers=headers)
         except httpx.TransportError as err:  # timeouts included
             return self._failed(sink, action, None, True, f"transport error ({type(err).__name__})")
+        except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: the verdict is unknown
+            return self._failed(sink, action, None, True, f"undecodable reply ({type(err).__name__})")
         if not response.is_success:
             status = response.status_code
             snippet = " ".join(response.text.split())[:BODY_SHOWN]

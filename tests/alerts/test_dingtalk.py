@@ -85,6 +85,13 @@ def test_unknown_token_gives_up_naming_errcode_and_errmsg() -> None:
     assert delivery == Delivery(sent=False, retryable=False, error="dingtalk errcode 300001: token is not exist")
 
 
+def test_a_reply_that_does_not_decode_is_retried() -> None:
+    with FakeDingTalk() as server:
+        server.fail("gzip", times=1)
+        assert send(server) == Delivery(sent=False, retryable=True, error="undecodable reply (DecodingError)")
+        assert send(server) == SENT
+
+
 def test_server_down_is_retried() -> None:
     delivery = send(None)
     assert (delivery.sent, delivery.retryable) == (False, True)

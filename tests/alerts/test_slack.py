@@ -100,6 +100,13 @@ def test_server_error_is_retried() -> None:
     assert delivery == Delivery(sent=False, retryable=True, error="slack HTTP 500: rollup_error")
 
 
+def test_a_reply_that_does_not_decode_is_retried() -> None:
+    with FakeSlack() as server:
+        server.fail("gzip", times=1)
+        assert send(server) == Delivery(sent=False, retryable=True, error="undecodable reply (DecodingError)")
+        assert send(server) == SENT
+
+
 def test_server_down_is_retried_without_leaking_the_hook() -> None:
     with capture_logs() as logs:
         delivery = send(None)

@@ -132,6 +132,13 @@ def test_wrong_path_gives_up() -> None:
     assert delivery == Delivery(sent=False, retryable=False, error="webhook HTTP 404: 404 page not found")
 
 
+def test_a_reply_that_does_not_decode_is_retried() -> None:
+    with Receiver() as server:
+        server.fail("gzip", times=1)  # Content-Encoding: gzip on a body that is not
+        assert send(server) == Delivery(sent=False, retryable=True, error="undecodable reply (DecodingError)")
+        assert send(server) == SENT
+
+
 def test_server_down_is_retried() -> None:
     assert send(None) == Delivery(sent=False, retryable=True, error="transport error (ConnectError)")
 

@@ -119,16 +119,18 @@ def test_the_signature_carries_the_wall_clock_not_the_business_clock(store: Stor
     assert int(request.headers["x-parcel-monitor-timestamp"]) == int(wall.now().timestamp())
 
 
-def test_a_failing_receiver_gets_the_same_event_again(store: Store) -> None:
+@pytest.mark.parametrize("fault", ["5xx", "gzip"])
+def test_a_failing_receiver_gets_the_same_event_again(store: Store, fault: str) -> None:
     clock = SimulatedClock(T0)
     with store.begin() as uow:
         _, event_id = open_ticket(uow, T0, ["ops"])
     with FakeTicketSink(SECRET, clock=clock) as receiver:
-        receiver.fail("5xx", times=1)
+        receiver.fail(fault, times=1)  # gzip: a reply its Content-Encoding does not decode
         asyncio.run(dispatch(store, clock, receiver.url))
         with store.begin() as uow:
             (action,) = uow.actions()
             assert (action.state, action.attempts) == ("pending", 1)
+            assert {"5xx": "sink HTTP 503", "gzip": "undecodable reply"}[fault] in action.last_error
         clock.advance(timedelta(minutes=1))
         asyncio.run(dispatch(store, clock, receiver.url))
         assert [r.json()["event_id"] for r in receiver.received] == [event_id, event_id]

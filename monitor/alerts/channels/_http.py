@@ -68,6 +68,8 @@ async def post_json(
         return None, Delivery(sent=False, retryable=True, error=f"timeout ({type(err).__name__})")
     except httpx.TransportError as err:
         return None, Delivery(sent=False, retryable=True, error=f"transport error ({type(err).__name__})")
+    except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: as a 2xx without JSON
+        return None, Delivery(sent=False, retryable=True, error=f"undecodable reply ({type(err).__name__})")
     status = response.status_code
     if status == 429 or status >= 500:
         return None, Delivery(sent=False, retryable=True, error=f"HTTP {status}")

@@ -90,6 +90,8 @@ class SlackChannel(HttpChannel[SlackSettings]):
             return self.failed(None, True, f"timeout ({type(err).__name__})")
         except httpx.TransportError as err:
             return self.failed(None, True, f"transport error ({type(err).__name__})")
+        except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: the verdict is unknown
+            return self.failed(None, True, f"undecodable reply ({type(err).__name__})")
         return self.verdict(response)
 
     def payload(self, message: Message) -> JsonObject:

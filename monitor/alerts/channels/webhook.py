@@ -87,6 +87,8 @@ class WebhookChannel(HttpChannel[WebhookSettings]):
             return self.failed(None, True, f"timeout ({type(err).__name__})")
         except httpx.TransportError as err:
             return self.failed(None, True, f"transport error ({type(err).__name__})")
+        except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: the verdict is unknown
+            return self.failed(None, True, f"undecodable reply ({type(err).__name__})")
         return self.verdict(response)
 
     def body(self, alerts: Sequence[Alert], message: Message) -> bytes:
