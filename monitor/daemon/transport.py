@@ -19,10 +19,11 @@ transport (``daemon_client``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import select
 import ssl
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -126,17 +127,15 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(TimeoutError())
 
 
+@dataclass(frozen=True, slots=True)
 class _Answer:
     """What was read off the wire for one request."""
 
-    __slots__ = ("body", "headers", "keep_alive", "reason", "status")
-
-    def __init__(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], body: bytes, keep: bool) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    keep_alive: bool
 
 
 class KeepAliveTransport(httpx.AsyncBaseTransport):
@@ -249,14 +248,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
         tls = self._ssl_context() if scheme == "https" else None
-        factory: Callable[[], _Connection] = lambda: _Connection(loop, origin)  # noqa: E731
+        factory = functools.partial(_Connection, loop, origin)
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(factory, host, port, ssl=tls, server_hostname=host if tls else None), timeout
             )
         except TimeoutError as err:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out", request=request) from err
-        except (OSError, ssl.SSLError) as err:
+        except OSError as err:  # refused, unreachable, a certificate that does not verify (ssl.SSLError)
             raise httpx.ConnectError(f"{host}:{port}: {err}", request=request) from err
         self.connects += 1
         self._open.add(conn)

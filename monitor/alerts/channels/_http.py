@@ -50,6 +50,23 @@ def errcode_verdict(provider: str, channel: str, body: JsonObject, retryable_by_
     return Delivery(sent=False, retryable=retryable, error=f"{provider} errcode {code}: {errmsg}")
 
 
+async def post(http: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response | str:
+    """POST; return the answer, or why there is none to read — each such failure is worth a retry.
+
+    A timeout, a transport error, or a reply its Content-Encoding does not decode
+    (``httpx.DecodingError``, which is not a ``TransportError``): the message may or may not
+    have gone out, and the verdict is unknown. Only the exception's type is named, never the URL.
+    """
+    try:
+        return await http.post(url, **kwargs)
+    except httpx.TimeoutException as err:
+        return f"timeout ({type(err).__name__})"
+    except httpx.TransportError as err:
+        return f"transport error ({type(err).__name__})"
+    except httpx.DecodingError as err:
+        return f"undecodable reply ({type(err).__name__})"
+
+
 async def post_json(
     http: httpx.AsyncClient, url: str, payload: Mapping[str, Any]
 ) -> tuple[JsonObject | None, Delivery | None]:
@@ -62,14 +79,9 @@ async def post_json(
     - any other answer that is not a JSON object (a 404 page from a wrong URL, say): not retryable,
       unless the status was 2xx — then the message may not have gone out, so a retry may help.
     """
-    try:
-        response = await http.post(url, json=payload)
-    except httpx.TimeoutException as err:
-        return None, Delivery(sent=False, retryable=True, error=f"timeout ({type(err).__name__})")
-    except httpx.TransportError as err:
-        return None, Delivery(sent=False, retryable=True, error=f"transport error ({type(err).__name__})")
-    except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: as a 2xx without JSON
-        return None, Delivery(sent=False, retryable=True, error=f"undecodable reply ({type(err).__name__})")
+    response = await post(http, url, json=payload)
+    if isinstance(response, str):
+        return None, Delivery(sent=False, retryable=True, error=response)
     status = response.status_code
     if status == 429 or status >= 500:
         return None, Delivery(sent=False, retryable=True, error=f"HTTP {status}")

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import structlog
 
-from monitor.alerts.channels._http import HttpChannel, JsonObject, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, post, webhook_url
 from monitor.alerts.messages import Message, render
 from monitor.alerts.model import SENT, Alert, Delivery
 
@@ -84,14 +84,9 @@ class SlackChannel(HttpChannel[SlackSettings]):
     async def notify(self, alerts: Sequence[Alert]) -> Delivery:
         """Render ``alerts`` as one message and post it once."""
         message = render(alerts, self.language, self.link_base)
-        try:
-            response = await self.http.post(self.settings.webhook, json=self.payload(message))
-        except httpx.TimeoutException as err:
-            return self.failed(None, True, f"timeout ({type(err).__name__})")
-        except httpx.TransportError as err:
-            return self.failed(None, True, f"transport error ({type(err).__name__})")
-        except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: the verdict is unknown
-            return self.failed(None, True, f"undecodable reply ({type(err).__name__})")
+        response = await post(self.http, self.settings.webhook, json=self.payload(message))
+        if isinstance(response, str):
+            return self.failed(None, True, response)
         return self.verdict(response)
 
     def payload(self, message: Message) -> JsonObject:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import structlog
 
-from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, webhook_url
+from monitor.alerts.channels._http import HttpChannel, JsonObject, credential, post, webhook_url
 from monitor.alerts.messages import Message, render
 from monitor.alerts.model import SENT, Alert, Delivery
 from monitor.clock import as_utc
@@ -81,14 +81,9 @@ class WebhookChannel(HttpChannel[WebhookSettings]):
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self.settings.secret, timestamp, body),
         }
-        try:
-            response = await self.http.post(self.settings.webhook, content=body, headers=headers)
-        except httpx.TimeoutException as err:
-            return self.failed(None, True, f"timeout ({type(err).__name__})")
-        except httpx.TransportError as err:
-            return self.failed(None, True, f"transport error ({type(err).__name__})")
-        except httpx.DecodingError as err:  # a reply its Content-Encoding does not decode: the verdict is unknown
-            return self.failed(None, True, f"undecodable reply ({type(err).__name__})")
+        response = await post(self.http, self.settings.webhook, content=body, headers=headers)
+        if isinstance(response, str):
+            return self.failed(None, True, response)
         return self.verdict(response)
 
     def body(self, alerts: Sequence[Alert], message: Message) -> bytes:
