@@ -14,7 +14,13 @@ PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def mask_phone_numbers(text: str) -> str:
-    """Hide the middle of Chinese mobile numbers: 13812345678 → 138****5678."""
+    """Hide the middle of Chinese mobile numbers: 13812345678 → 138****5678.
+
+    Searched first: most texts hold no number, and ``re.sub`` with a template costs Python-level
+    work per call even when nothing matches (ingest masks every scan's text: ~1 µs an event).
+    """
+    if PHONE.search(text) is None:
+        return text
     return PHONE.sub(r"\1****\2", text)
 
 

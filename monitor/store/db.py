@@ -77,6 +77,8 @@ def _pg_timeouts(statement_timeout: float, lock_timeout: float) -> Any:
         cur = dbapi_conn.cursor()
         cur.execute(f"SET statement_timeout = {int(statement_timeout * 1000)}")
         cur.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+        # times come back in UTC, as UTCDateTime returns them, so the driver-level reads need no conversion
+        cur.execute("SET TIME ZONE 'UTC'")
         cur.close()
         dbapi_conn.commit()
 

@@ -4,9 +4,10 @@ Two sources, as for the reports (:mod:`monitor.store.kpi`): ``kpi_daily`` for th
 to the last one rolled up (a past day's pickup figures are final once it ends), and one live
 query for the days after it — today and the days ahead included — that buckets parcels by the
 local day of their pickup deadline. The live query is a range scan on
-``ix_parcel_pickup_day``: it reads the parcels due from the first day not rolled up on,
-never every parcel. The day boundaries come from the caller (local days are the caller's
-business), so the bucketing is one portable ``CASE`` on both backends.
+``ix_parcel_day_pickup`` (``parcel_day``, kept from ``parcel`` by triggers): it reads the
+parcels due from the first day not rolled up on, never every parcel. The day boundaries
+come from the caller (local days are the caller's business), so the bucketing is one
+portable ``CASE`` on both backends.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store.models import KpiDaily, PickupForecast
-from monitor.store.store import P, Store
+from monitor.store.models import KpiDaily, ParcelDay, PickupForecast
+from monitor.store.store import Store
 
 KD = KpiDaily.__table__
 PF = PickupForecast.__table__
+#: Parcels' pickup days, kept from ``parcel`` by triggers and indexed for this range read (migration 0019).
+PD = ParcelDay.__table__
 
 
 @dataclass
@@ -79,28 +82,28 @@ class ForecastStore:
         """
         if not bounds:
             return {}
-        deadline = P.c.pickup_deadline
+        deadline = PD.c.pickup_deadline
         bucket = case(*((deadline < start, i - 1) for i, (_, start) in enumerate(bounds) if i), else_=len(bounds) - 1)
         passed = deadline <= now
-        picked = and_(P.c.picked_up_at.is_not(None), P.c.picked_up_at <= deadline)
+        picked = and_(PD.c.picked_up_at.is_not(None), PD.c.picked_up_at <= deadline)
 
         def count(condition: Any) -> Any:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
         stmt = (
             select(
-                P.c.shop,
+                PD.c.shop,
                 bucket.label("bucket"),
                 count(passed).label("due"),
                 count(and_(passed, picked)).label("in_time"),
                 count(and_(~passed, picked)).label("early"),
-                count(and_(~passed, P.c.picked_up_at.is_(None))).label("pending"),
+                count(and_(~passed, PD.c.picked_up_at.is_(None))).label("pending"),
             )
-            .where(deadline >= bounds[0][1], deadline < end, P.c.held.is_(False))
-            .group_by(P.c.shop, bucket)
+            .where(deadline >= bounds[0][1], deadline < end, PD.c.held.is_(False))
+            .group_by(PD.c.shop, bucket)
         )
         if shop is not None:
-            stmt = stmt.where(P.c.shop == shop)
+            stmt = stmt.where(PD.c.shop == shop)
         found: dict[tuple[str, date], DayCounts] = {}
         for r in self.conn.execute(stmt):
             day = bounds[int(r.bucket)][0]

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Row, and_, case, delete, exists, func, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.durations import Durations
-from monitor.store.models import KpiDaily
+from monitor.store.models import KpiDaily, ParcelDay
 from monitor.store.store import (
     ACT,
     AN,
@@ -45,6 +45,8 @@ from monitor.store.store import (
 )
 
 KD = KpiDaily.__table__
+#: The shipped and pickup days, read by range off their own covering indexes (migration 0019).
+PD = ParcelDay.__table__
 ANOMALY_STATES = ("open", "acknowledged", "resolved")
 #: Intercepts that went to the carrier (held and skipped ones never did).
 CARRIER_INTERCEPT_STATES = ("requested", "pending", "accepted", "rejected", "succeeded", "failed")
@@ -172,25 +174,26 @@ class KpiStore:
         def span(column: Any) -> Any:
             return and_(column >= start, column < end, column <= as_of)
 
-        def only(stmt: Any) -> Any:
+        def only(stmt: Any, table: Any = P) -> Any:
             if shop is not None:
-                stmt = stmt.where(P.c.shop == shop)
+                stmt = stmt.where(table.c.shop == shop)
             if carrier is not None:
-                stmt = stmt.where(P.c.carrier == carrier)
+                stmt = stmt.where(table.c.carrier == carrier)
             return stmt
 
         keys = (P.c.shop, P.c.carrier)
-        stmt = select(*keys, func.count().label("n")).where(span(P.c.shipped_at)).group_by(*keys)
-        for row in self.conn.execute(only(stmt)):
+        day_keys = (PD.c.shop, PD.c.carrier)
+        stmt = select(*day_keys, func.count().label("n")).where(span(PD.c.shipped_at)).group_by(*day_keys)
+        for row in self.conn.execute(only(stmt, PD)):
             slice_of(row).shipped = row.n
 
-        in_time = case((and_(P.c.picked_up_at.is_not(None), P.c.picked_up_at <= P.c.pickup_deadline), 1), else_=0)
+        in_time = case((and_(PD.c.picked_up_at.is_not(None), PD.c.picked_up_at <= PD.c.pickup_deadline), 1), else_=0)
         stmt = (
-            select(*keys, func.count().label("n"), func.coalesce(func.sum(in_time), 0).label("in_time"))
-            .where(span(P.c.pickup_deadline), P.c.held.is_(False))
-            .group_by(*keys)
+            select(*day_keys, func.count().label("n"), func.coalesce(func.sum(in_time), 0).label("in_time"))
+            .where(span(PD.c.pickup_deadline), PD.c.held.is_(False))
+            .group_by(*day_keys)
         )
-        for row in self.conn.execute(only(stmt)):
+        for row in self.conn.execute(only(stmt, PD)):
             s = slice_of(row)
             s.pickup_due, s.picked_up_in_time = row.n, int(row.in_time)
 

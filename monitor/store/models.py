@@ -22,6 +22,9 @@ REPEATING = text("repeat_due_at IS NOT NULL")
 #: adds no entry to the index of a column it clears, and the indexes hold the armed rows, not a million NULLs.
 #: SQLite keeps full indexes, which its ``MIN(column)`` (the next due moment) needs.
 PARTIAL_DEADLINES = ("pickup_risk_due", "pickup_due", "stall_due", "lost_due", "delivery_due")
+#: Also partial on PostgreSQL (migration 0019): most parcels have neither, and a NULL entry is one more
+#: index insertion for every new row version of every parcel.
+PARTIAL_ON_POSTGRESQL = (*PARTIAL_DEADLINES, "slow_due", "replaces_parcel_id")
 #: The poll claim's "at risk" parcels, each found through a small partial index (migration 0013).
 PENDING_PICKUP = text("picked_up_at IS NULL")
 HAS_INTERCEPT = text("intercept_state IS NOT NULL")
@@ -35,7 +38,7 @@ class Parcel(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("carrier", "tracking_no", name="uq_parcel_carrier_tracking"),
         Index("ix_parcel_watched_carrier", "carrier", sqlite_where=WATCHED_PARCEL, postgresql_where=WATCHED_PARCEL),
-        *(Index(f"ix_parcel_{c}", c, postgresql_where=text(f"{c} IS NOT NULL")) for c in PARTIAL_DEADLINES),
+        *(Index(f"ix_parcel_{c}", c, postgresql_where=text(f"{c} IS NOT NULL")) for c in PARTIAL_ON_POSTGRESQL),
         Index(
             "ix_parcel_pending_pickup",
             "carrier",
@@ -46,9 +49,7 @@ class Parcel(SQLModel, table=True):
         Index(
             "ix_parcel_intercept_state", "intercept_state", sqlite_where=HAS_INTERCEPT, postgresql_where=HAS_INTERCEPT
         ),
-        # the 指标 page's live counts of today, each a range scan of the day that reads no row (migration 0014)
-        Index("ix_parcel_shipped_day", "shipped_at", "shop", "carrier"),
-        Index("ix_parcel_pickup_day", "pickup_deadline", "shop", "carrier", "held", "picked_up_at"),
+        # the shipped and pickup days are indexed in parcel_day (ParcelDay, migration 0019); delivered parcels here
         Index(
             "ix_parcel_delivered_day",
             "delivered_at",
@@ -66,7 +67,7 @@ class Parcel(SQLModel, table=True):
     shop: str = Field(default="", max_length=64)
     shipped_at: datetime = Field(sa_type=UTCDateTime)
     #: Indexed: the pickup-rate forecast reads the parcels whose deadline is still ahead (``monitor.kpi``).
-    pickup_deadline: datetime = Field(sa_type=UTCDateTime)  # indexed by ix_parcel_pickup_day
+    pickup_deadline: datetime = Field(sa_type=UTCDateTime)  # indexed in parcel_day (ix_parcel_day_pickup)
     promised_delivery: datetime | None = Field(default=None, sa_type=UTCDateTime)
     presale: bool = False
     origin_province: str | None = Field(default=None, max_length=16)
@@ -89,17 +90,42 @@ class Parcel(SQLModel, table=True):
     lost_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
     delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
     #: slow_for_route: the last scan plus the route's learned gap, when that comes before the fixed stall line.
-    slow_due: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    slow_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # indexed in __table_args__
     next_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     #: When the carrier was last asked about this parcel (the per-number cap is spacing from it).
     last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     #: How far the poll back-off has gone while nothing changed (0: the first step).
     poll_step: int = 0
     #: The parcel this one was sent to replace (a reshipment, ``monitor.tickets.reshipment``).
-    replaces_parcel_id: int | None = Field(default=None, foreign_key="parcel.id", index=True)
+    replaces_parcel_id: int | None = Field(default=None, foreign_key="parcel.id")  # indexed in __table_args__
 
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ParcelDay(SQLModel, table=True):
+    """A parcel's shipped and pickup days, for the 指标 page's live counts and the pickup forecast.
+
+    Kept by triggers on ``parcel`` (migration 0019), never written by the code. Why a table of
+    its own: every carrier scan rewrites its parcel's row (status, deadlines), and on
+    PostgreSQL each new row version adds an entry to every index of ``parcel``; the two
+    covering day indexes were the largest of them (B2: half the time of ingest's parcel
+    update at 1M parcels). Here a row changes only when the parcel is picked up or held.
+    """
+
+    __tablename__ = "parcel_day"
+    __table_args__ = (
+        Index("ix_parcel_day_shipped", "shipped_at", "shop", "carrier"),
+        Index("ix_parcel_day_pickup", "pickup_deadline", "shop", "carrier", "held", "picked_up_at"),
+    )
+
+    parcel_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    shop: str = Field(max_length=64)
+    carrier: str = Field(max_length=32)
+    shipped_at: datetime = Field(sa_type=UTCDateTime)
+    pickup_deadline: datetime = Field(sa_type=UTCDateTime)
+    held: bool
+    picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class TrackingEventRow(SQLModel, table=True):

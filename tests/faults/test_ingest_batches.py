@@ -11,6 +11,7 @@ parcels are locked while a batch folds them, so neither overwrites the other's f
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,62 @@ def test_two_processes_ingesting_overlapping_batches_at_once_fold_every_event(
     assert events == want_events
     wrong = sorted(key for key, p in parcels.items() if p != want_parcels[key])
     assert not wrong, f"{len(wrong)} parcels folded differently from SQLite, e.g. {wrong[:3]}"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_staging_tables_are_created_once_a_session_and_again_after_a_rollback(
+    database_url: str, engine: Engine
+) -> None:
+    """One connection: a rolled-back first batch takes its staging tables with it; the next batch makes them again.
+
+    Counted by the server's "already exists" notices: after the first commit, a batch sends
+    no ``CREATE TEMP TABLE IF NOT EXISTS`` at all.
+    """
+    one = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        store = Store(one)
+        ship(store)
+        ingestor = Ingestor(build_ruleset({}), SimulatedClock(NOW))
+        notices: list[str] = []
+        with one.connect() as conn:
+            conn.connection.driver_connection.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        work = batches(ALL_SCANS)
+        with pytest.raises(RuntimeError), store.begin() as uow:
+            assert ingestor.apply(uow, work[0]).changes
+            raise RuntimeError("the batch fails after staging: its temp tables are rolled back")
+        for batch in work:  # would fail with "relation does not exist" if the rolled-back tables counted
+            with store.begin() as uow:
+                assert ingestor.apply(uow, batch).changes
+        assert [n for n in notices if "already exists" in n] == []
+        with store.begin() as uow:  # the same session: the events' staging table, still there
+            staged = uow.conn.exec_driver_sql(
+                "SELECT relname FROM pg_class WHERE relpersistence = 't' AND position('stage' in relname) > 0"
+            ).scalars()
+            assert list(staged) == ["tracking_event_stage"]  # 30 parcels a batch: updated without staging
+    finally:
+        one.dispose()
+    _, events = snapshot(engine)
+    assert len(events) == PARCELS * len(SCANS)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_session_in_another_time_zone_reads_parcels_in_utc(database_url: str, engine: Engine) -> None:
+    """The lookup reads driver rows; a session not set to UTC by the daemon still gets UTC times."""
+    from sqlalchemy import create_engine, make_url
+
+    from monitor.store.types import UTCDateTime
+
+    ship(Store(engine))
+    url = make_url(database_url)
+    options = f"{url.query['options']} -c TimeZone=Asia/Shanghai"  # the test's schema, and another zone
+    shanghai = create_engine(url.set(query={}), connect_args={"options": options})
+    try:
+        with shanghai.connect() as conn:
+            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Shanghai"
+            found = Store(shanghai).begin
+        with found() as uow:
+            row = uow.parcels_by_keys([number(3)])[number(3)]
+    finally:
+        shanghai.dispose()
+    assert row.shipped_at == T0 and row.shipped_at.tzinfo is UTC
+    assert row.pickup_deadline.tzinfo is UTC and isinstance(Parcel.__table__.c.shipped_at.type, UTCDateTime)
