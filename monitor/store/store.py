@@ -108,9 +108,9 @@ WORKING_COLUMNS = tuple(
 _BY_NUMBERS_SQLITE = select(*WORKING_COLUMNS).where(
     P.c.carrier == bindparam("carrier"), P.c.tracking_no.in_(bindparam("numbers", expanding=True))
 )
-_PG_KEYS = (
+_PG_KEYS_DRIVER = (
     f"SELECT {', '.join(f'parcel.{c.name}' for c in WORKING_COLUMNS)} FROM parcel"
-    " JOIN unnest(:carriers, :numbers) AS k(carrier, tracking_no)"
+    " JOIN unnest(%s::text[], %s::text[]) AS k(carrier, tracking_no)"
     " ON parcel.carrier = k.carrier AND parcel.tracking_no = k.tracking_no"
 )
 #: The lookup locks the rows in id order (``for_update``): ingest folds on what it read, so
@@ -122,7 +122,6 @@ _PG_KEYS = (
 #: SQLAlchemy's result rows with ``UTCDateTime``'s conversion were a sixth of its CPU). The
 #: daemon's sessions run in UTC (``monitor.store.db``), so psycopg's times are already UTC;
 #: another session's are converted (``_utc_rows``).
-_PG_KEYS_DRIVER = _PG_KEYS.replace("unnest(:carriers, :numbers)", "unnest(%s::text[], %s::text[])")
 _PG_KEYS_DRIVER_LOCKED = _PG_KEYS_DRIVER + " ORDER BY parcel.id FOR NO KEY UPDATE OF parcel"
 _WORKING_TIMES = tuple(k for k, c in enumerate(WORKING_COLUMNS) if isinstance(c.type, UTCDateTime))
 #: The session's (``Connection.info``) staging tables known to exist, created by a committed transaction.
