@@ -124,17 +124,17 @@ class Ingestor:
             )  # in EVENT_COLUMNS order
         if result.unknown_parcel:
             log.warning("ingest.unknown_parcel", events=result.unknown_parcel)
-        uow.insert_event_rows(rows)
-        uow.note_unknown_codes(list(unknown.values()))  # the 快递公司 page shows them (one statement per batch)
         changes: list[Change] = []
         updates: list[tuple[Any, ...]] = []
-        for parcel_id, (parcel, evs) in grouped.items():
-            old = state_of(parcel)
-            new = fold(old, evs)
-            if new == old:
-                continue
-            changes.append(Change(parcel, old, new))
-            updates.append((parcel_id, now, *self._values(parcel, new, parcel.held)))
+        with uow.inserting_event_rows(rows):  # PostgreSQL inserts them while the batch is folded here
+            for parcel_id, (parcel, evs) in grouped.items():
+                old = state_of(parcel)
+                new = fold(old, evs)
+                if new == old:
+                    continue
+                changes.append(Change(parcel, old, new))
+                updates.append((parcel_id, now, *self._values(parcel, new, parcel.held)))
+        uow.note_unknown_codes(list(unknown.values()))  # the 快递公司 page shows them (one statement per batch)
         uow.update_parcel_rows(_UPDATED, updates)
         result.changes = tuple(changes)
         return result

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import (
     Connection,
     Engine,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from monitor.people.audit import stamp
 from monitor.store.models import (
@@ -131,6 +133,23 @@ _STAGE_TYPES: dict[tuple[str, str], list[int]] = {}
 #: Rows from which a PostgreSQL batch goes through ``COPY`` into a staging table and one
 #: set-based statement instead of a pipelined executemany (fewer rows: 1 round trip beats 3).
 COPY_ROWS = 50
+#: The events of a staged batch into the log, a repeat skipped (``UnitOfWork.inserting_event_rows``).
+_INSERT_STAGED_EVENTS = (
+    f"INSERT INTO tracking_event ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(EVENT_COLUMNS)}"
+    " FROM pg_temp.tracking_event_stage ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
+)
+
+
+@contextmanager
+def _driver_errors(statement: str) -> Iterator[None]:
+    """Raise a driver error met outside SQLAlchemy's execution as SQLAlchemy's own (``IntegrityError``, …).
+
+    Callers catch ``sqlalchemy.exc`` classes; psycopg's would slip past them.
+    """
+    try:
+        yield
+    except psycopg.Error as err:
+        raise DBAPIError.instance(statement, None, err, psycopg.Error) from err
 
 
 def _aware(value: Any) -> datetime:
@@ -670,7 +689,8 @@ class UnitOfWork:
                     (f"pg_temp.{stage}",),
                 )
                 types = _STAGE_TYPES[(stage, names)] = [int(oid) for (oid,) in cur.fetchall()]
-            with cur.copy(f"COPY pg_temp.{stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            sql = f"COPY pg_temp.{stage} ({names}) FROM STDIN (FORMAT BINARY)"
+            with _driver_errors(sql), cur.copy(sql) as copy:
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
@@ -976,20 +996,39 @@ class UnitOfWork:
         batch of ``COPY_ROWS`` or more is copied into a staging table and inserted from there by
         one ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
         """
+        with self.inserting_event_rows(rows):
+            pass
+
+    @contextmanager
+    def inserting_event_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterator[None]:
+        """Store events as :meth:`insert_event_rows` does, while the block runs: the block must not use the store.
+
+        On PostgreSQL a large batch is copied into its staging table, then the ``INSERT … SELECT``
+        is sent in pipeline mode and the block runs while the server inserts; the block's end
+        waits for the insert and raises its error (as SQLAlchemy's exception), if any. Ingest
+        folds the batch into parcel states there: pure Python that needs no answer from the
+        insert, and about as long as the insert itself, so the two no longer take turns.
+        Elsewhere (SQLite, a small batch) the insert runs first, then the block.
+        """
         if not rows:
+            yield
             return
         cols = EVENT_COLUMNS
         bind = _time_binder(self.conn.dialect)
         params = [(r[0], r[1], bind(r[2]), r[3], r[4], r[5], r[6], r[7], bind(r[8])) for r in rows]
         if self.dialect == "postgresql" and len(rows) >= COPY_ROWS:
             # COPY into a staging table, then one set-based insert: 3 round trips a batch, not one per row.
-            names = ", ".join(cols)
             self._stage("tracking_event_stage", "tracking_event", cols, params)
-            self.conn.exec_driver_sql(
-                f"INSERT INTO tracking_event ({names}) SELECT {names} FROM pg_temp.tracking_event_stage"
-                " ON CONFLICT (parcel_id, fingerprint) DO NOTHING"
-            )
+            raw = self.conn.connection.driver_connection
+            with raw.cursor() as cur, _driver_errors(_INSERT_STAGED_EVENTS), raw.pipeline():  # type: ignore[union-attr]
+                cur.execute(_INSERT_STAGED_EVENTS)  # sent; its answer is read when the pipeline ends
+                yield
             return
+        self._insert_event_params(params)
+        yield
+
+    def _insert_event_params(self, params: Sequence[tuple[Any, ...]]) -> None:
+        cols = EVENT_COLUMNS
         marks = ", ".join([self._mark] * len(cols))
         sql = (
             f"INSERT INTO tracking_event ({', '.join(cols)}) VALUES ({marks})"

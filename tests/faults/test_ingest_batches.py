@@ -11,6 +11,7 @@ parcels are locked while a batch folds them, so neither overwrites the other's f
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,77 @@ def test_a_session_in_another_time_zone_reads_parcels_in_utc(database_url: str, 
         shanghai.dispose()
     assert row.shipped_at == T0 and row.shipped_at.tzinfo is UTC
     assert row.pickup_deadline.tzinfo is UTC and isinstance(Parcel.__table__.c.shipped_at.type, UTCDateTime)
+
+
+def _event_rows(uow: Any, events: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows ``Ingestor.apply`` stores for ``events`` (EVENT_COLUMNS order)."""
+    ids = {k: p.id for k, p in uow.parcels_by_keys((e.carrier, e.tracking_no) for e in events).items()}
+    return [
+        (ids[(e.carrier, e.tracking_no)], fingerprint(e), e.time, e.status.value, None, e.raw_code, e.raw_text,
+         e.location, NOW)
+        for e in events
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_server_inserts_a_batch_while_ingest_folds_it(database_url: str, engine: Engine) -> None:
+    """The events' INSERT is sent before the block (ingest's fold) runs, and awaited only after it.
+
+    Another session holds a lock the INSERT needs; from inside the block a third session sees
+    the batch's INSERT waiting on it. A store that inserted first and then ran the block
+    would wait at the block's start instead, and give up after ``lock_timeout``.
+    """
+    store = Store(engine)
+    ship(store)
+    batch = batches(ALL_SCANS)[0]
+    with engine.connect() as blocker, engine.connect() as watcher:
+        blocker.exec_driver_sql("LOCK TABLE tracking_event IN SHARE MODE")  # INSERT needs ROW EXCLUSIVE
+        seen: list[Any] = []
+        with store.begin() as uow:
+            uow.conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
+            pid = uow.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            rows = _event_rows(uow, batch)
+            with uow.inserting_event_rows(rows):
+                for _ in range(200):  # the server takes a moment to reach the lock
+                    seen = watcher.exec_driver_sql(
+                        "SELECT wait_event_type, left(query, 28) FROM pg_stat_activity WHERE pid = %s", (pid,)
+                    ).all()
+                    watcher.rollback()
+                    if seen and seen[0][0] == "Lock":
+                        break
+                    time.sleep(0.05)
+                blocker.rollback()  # the INSERT goes on; the block's end waits for it
+        assert [tuple(r) for r in seen] == [("Lock", "INSERT INTO tracking_event (")]
+    _, events = snapshot(engine)
+    assert len(events) == len(batch)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_failed_pipelined_insert_raises_sqlalchemys_error_and_rolls_the_batch_back(
+    database_url: str, engine: Engine
+) -> None:
+    """The INSERT's error surfaces at the block's end as SQLAlchemy's ``IntegrityError``; the connection goes on."""
+    from sqlalchemy.exc import IntegrityError
+
+    one = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        store = Store(one)
+        ship(store)
+        batch = batches(ALL_SCANS)[0]
+        ran = []
+        with pytest.raises(IntegrityError, match="fingerprint") as caught, store.begin() as uow:
+            rows = _event_rows(uow, batch)
+            rows[7] = (*rows[7][:1], None, *rows[7][2:])  # a row the staging table takes and tracking_event refuses
+            with uow.inserting_event_rows(rows):
+                ran.append(True)
+        assert ran == [True] and "NotNullViolation" in type(caught.value.orig).__name__
+        with pytest.raises(RuntimeError), store.begin() as uow:  # the block fails: its batch goes too
+            rows = _event_rows(uow, batch)
+            with uow.inserting_event_rows(rows):
+                raise RuntimeError("the fold failed")
+        assert snapshot(one)[1] == set()
+        with store.begin() as uow:  # the same connection, in a usable state
+            uow.insert_event_rows(_event_rows(uow, batch))
+        assert len(snapshot(one)[1]) == len(batch)
+    finally:
+        one.dispose()
