@@ -84,23 +84,36 @@ class Ingestor:
         if not events:
             return result
         now = self.clock.now()
-        parcels = uow.parcels_by_keys(((e.carrier, e.tracking_no) for e in events), for_update=True)
+        with uow.looking_up_parcels(((e.carrier, e.tracking_no) for e in events), for_update=True) as parcels:
+            # what each row holds but its parcel id, while PostgreSQL looks the parcels up
+            tails = [
+                (
+                    fingerprint(ev),
+                    ev.time,
+                    ev.status.value if ev.status else None,
+                    ev.reason.value if ev.reason else None,
+                    ev.raw_code[:32],
+                    mask_phone_numbers(ev.raw_text)[:512],  # couriers write the buyer's number in
+                    ev.location[:128],
+                    now,
+                )
+                for ev in events
+            ]  # EVENT_COLUMNS order after parcel_id
         grouped: dict[int, tuple[Any, list[TrackingEvent]]] = {}
         rows: list[tuple[Any, ...]] = []
         seen: set[tuple[int, str]] = set()
         unknown: dict[tuple[str, str], dict[str, Any]] = {}  # (carrier, code) → one upsert row for the batch
-        for ev in events:
+        for ev, tail in zip(events, tails, strict=True):
             parcel = parcels.get((ev.carrier, ev.tracking_no))
             if parcel is None:
                 result.unknown_parcel += 1
                 continue
             parcel_id = parcel.id
-            key = (parcel_id, fingerprint(ev))
+            key = (parcel_id, tail[0])
             if key in seen:  # repeated within the batch: nothing new to store or fold
                 continue
             seen.add(key)
-            status = ev.status
-            if status is None:
+            if ev.status is None:
                 result.unknown_code += 1
                 self._log_unknown_code(ev)
                 _tally_unknown(unknown, ev, parcel.last_event_at, now)
@@ -109,19 +122,7 @@ class Ingestor:
                 grouped[parcel_id] = (parcel, [ev])
             else:
                 group[1].append(ev)
-            rows.append(
-                (
-                    parcel_id,
-                    key[1],
-                    ev.time,
-                    status.value if status else None,
-                    ev.reason.value if ev.reason else None,
-                    ev.raw_code[:32],
-                    mask_phone_numbers(ev.raw_text)[:512],  # couriers write the buyer's number in
-                    ev.location[:128],
-                    now,
-                )
-            )  # in EVENT_COLUMNS order
+            rows.append((parcel_id, *tail))  # in EVENT_COLUMNS order
         if result.unknown_parcel:
             log.warning("ingest.unknown_parcel", events=result.unknown_parcel)
         changes: list[Change] = []

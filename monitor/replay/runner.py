@@ -151,6 +151,13 @@ class _Planned:
             return {k: self._parcels[k] for k in keys if k in self._parcels}
         return self._uow.parcels_by_keys(keys, for_update=for_update)
 
+    @contextmanager
+    def looking_up_parcels(
+        self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
+    ) -> Iterator[dict[tuple[str, str], Any]]:
+        """Ingest's lookup (``UnitOfWork.looking_up_parcels``), answered by :meth:`parcels_by_keys`."""
+        yield self.parcels_by_keys(keys, for_update=for_update)
+
     def insert_parcels(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert shipments (``UnitOfWork.insert_parcels``); their keys are asked of the database from now on."""
         self._inserted.update((r["carrier"], r["tracking_no"]) for r in rows)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     Connection,
     Engine,
@@ -187,9 +188,9 @@ def _in_utc(row: Row[Any]) -> bool:
     return all(row[k] is None or row[k].tzinfo is UTC for k in _WORKING_TIMES)
 
 
-def _utc_rows(result: Any, rows: Sequence[Row[Any]]) -> list[Any]:
-    """Return ``rows`` with their times in UTC, as ``UTCDateTime`` gives them (a session in another zone)."""
-    shape = collections.namedtuple("WorkingRow", result.keys())  # type: ignore[misc]
+def _utc_rows(names: Iterable[str], rows: Sequence[Any]) -> list[Any]:
+    """Return ``rows`` (of columns ``names``) with their times in UTC, as ``UTCDateTime`` gives them (another zone)."""
+    shape = collections.namedtuple("WorkingRow", list(names))  # type: ignore[misc]
     times = set(_WORKING_TIMES)
     return [
         shape(*(v.astimezone(UTC) if k in times and v is not None else v for k, v in enumerate(row))) for row in rows
@@ -583,7 +584,7 @@ class UnitOfWork:
                 result = self.conn.exec_driver_sql(sql, ([c for c, _ in pairs], [n for _, n in pairs]))
                 rows = result.all()
                 if rows and not _in_utc(rows[0]):
-                    rows = _utc_rows(result, rows)
+                    rows = _utc_rows(result.keys(), rows)
                 for row in rows:
                     found[(row.carrier, row.tracking_no)] = row
             return found
@@ -594,6 +595,37 @@ class UnitOfWork:
                 for row in self.conn.execute(_BY_NUMBERS_SQLITE, {"carrier": carrier, "numbers": chunk}).all():
                     found[(row.carrier, row.tracking_no)] = row
         return found
+
+    @contextmanager
+    def looking_up_parcels(
+        self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
+    ) -> Iterator[dict[tuple[str, str], Any]]:
+        """Look parcels up as :meth:`parcels_by_keys` does, while the block runs: the block must not use the store.
+
+        Yields the dict of parcels found, filled when the block ends. On PostgreSQL the lookup
+        is sent in pipeline mode and its answer read after the block, so ingest computes its
+        events' fingerprints while the server probes the indexes (and waits for row locks);
+        its rows are named tuples of the same columns. Elsewhere the dict is filled first.
+        """
+        if self.dialect != "postgresql":
+            yield self.parcels_by_keys(keys, for_update=for_update)
+            return
+        found: dict[tuple[str, str], Any] = {}
+        pairs = sorted(set(keys))
+        if not pairs:
+            yield found
+            return
+        sql = _PG_KEYS_DRIVER_LOCKED if for_update else _PG_KEYS_DRIVER
+        raw = self.conn.connection.driver_connection
+        with raw.cursor(row_factory=namedtuple_row) as cur:  # type: ignore[union-attr]
+            with _driver_errors(sql), raw.pipeline():  # type: ignore[union-attr]
+                cur.execute(sql, ([c for c, _ in pairs], [n for _, n in pairs]))  # sent, answered after the block
+                yield found
+            rows = cur.fetchall()
+        if rows and not _in_utc(rows[0]):
+            rows = _utc_rows(rows[0]._fields, rows)
+        for row in rows:
+            found[(row.carrier, row.tracking_no)] = row
 
     def parcels_by_ids(self, ids: Iterable[int]) -> dict[int, Row[Any]]:
         """Return parcels by id."""

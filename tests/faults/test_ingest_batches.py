@@ -179,10 +179,13 @@ def test_a_session_in_another_time_zone_reads_parcels_in_utc(database_url: str, 
             found = Store(shanghai).begin
         with found() as uow:
             row = uow.parcels_by_keys([number(3)])[number(3)]
+            with uow.looking_up_parcels([number(3)], for_update=True) as looked_up:
+                pass
     finally:
         shanghai.dispose()
     assert row.shipped_at == T0 and row.shipped_at.tzinfo is UTC
     assert row.pickup_deadline.tzinfo is UTC and isinstance(Parcel.__table__.c.shipped_at.type, UTCDateTime)
+    assert tuple(looked_up[number(3)]) == tuple(row) and looked_up[number(3)].pickup_deadline.tzinfo is UTC
 
 
 def _event_rows(uow: Any, events: list[Any]) -> list[tuple[Any, ...]]:
@@ -257,3 +260,42 @@ def test_a_failed_pipelined_insert_raises_sqlalchemys_error_and_rolls_the_batch_
         assert len(snapshot(one)[1]) == len(batch)
     finally:
         one.dispose()
+
+
+def _waits_on_a_lock(watcher: Any, pid: int) -> list[tuple[str, str]]:
+    """Poll (≤ 10 s) until backend ``pid`` waits on a lock; return its (wait type, first words of its query)."""
+    seen: list[Any] = []
+    for _ in range(200):  # the server takes a moment to reach the lock
+        seen = watcher.exec_driver_sql(
+            "SELECT wait_event_type, left(query, 28) FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).all()
+        watcher.rollback()
+        if seen and seen[0][0] == "Lock":
+            break
+        time.sleep(0.05)
+    return [tuple(r) for r in seen]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_server_looks_a_batch_up_while_ingest_fingerprints_it(database_url: str, engine: Engine) -> None:
+    """The lookup is sent before the block (ingest's fingerprints) runs and read after it, with the same rows.
+
+    Another session holds one of the parcels' row lock, which the lookup's ``FOR NO KEY
+    UPDATE`` waits for; inside the block a third session sees the lookup waiting.
+    """
+    store = Store(engine)
+    ship(store)
+    keys = [number(i) for i in range(40)]
+    with store.begin() as uow:
+        expected = {k: tuple(r) for k, r in uow.parcels_by_keys(keys).items()}
+    with engine.connect() as blocker, engine.connect() as watcher:
+        blocker.exec_driver_sql("SELECT id FROM parcel WHERE tracking_no = %s FOR UPDATE", (number(7)[1],))
+        with store.begin() as uow:
+            uow.conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
+            pid = uow.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with uow.looking_up_parcels(keys, for_update=True) as found:
+                seen = _waits_on_a_lock(watcher, pid)
+                assert found == {}  # filled when the block ends
+                blocker.rollback()
+        assert seen == [("Lock", "SELECT parcel.id, parcel.car")]
+    assert {k: tuple(r) for k, r in found.items()} == expected and len(found) == 40
