@@ -567,27 +567,20 @@ class UnitOfWork:
 
     def parcels_by_keys(
         self, keys: Iterable[tuple[str, str]], *, for_update: bool = False
-    ) -> dict[tuple[str, str], Row[Any]]:
+    ) -> dict[tuple[str, str], Any]:
         """Return parcels by (carrier, tracking number), with the columns ingest and rules read.
 
         ``for_update`` (ingest) locks them on PostgreSQL until the transaction ends, in id
         order, so two batches never deadlock each other.
         """
+        if self.dialect == "postgresql":
+            with self.looking_up_parcels(keys, for_update=for_update) as found:
+                pass
+            return found
         by_carrier: dict[str, set[str]] = {}
         for carrier, number in keys:
             by_carrier.setdefault(carrier, set()).add(number)
-        found: dict[tuple[str, str], Row[Any]] = {}
-        if self.dialect == "postgresql":
-            if by_carrier:
-                pairs = sorted((c, n) for c, numbers in by_carrier.items() for n in numbers)
-                sql = _PG_KEYS_DRIVER_LOCKED if for_update else _PG_KEYS_DRIVER
-                result = self.conn.exec_driver_sql(sql, ([c for c, _ in pairs], [n for _, n in pairs]))
-                rows = result.all()
-                if rows and not _in_utc(rows[0]):
-                    rows = _utc_rows(result.keys(), rows)
-                for row in rows:
-                    found[(row.carrier, row.tracking_no)] = row
-            return found
+        found = {}
         for carrier, numbers in by_carrier.items():
             # carrier = ? AND tracking_no IN (...) uses the unique index; a row-value IN (...)
             # makes SQLite scan the whole table.
@@ -607,10 +600,11 @@ class UnitOfWork:
         events' fingerprints while the server probes the indexes (and waits for row locks);
         its rows are named tuples of the same columns. Elsewhere the dict is filled first.
         """
-        if self.dialect != "postgresql":
-            yield self.parcels_by_keys(keys, for_update=for_update)
-            return
         found: dict[tuple[str, str], Any] = {}
+        if self.dialect != "postgresql":
+            found.update(self.parcels_by_keys(keys, for_update=for_update))
+            yield found
+            return
         pairs = sorted(set(keys))
         if not pairs:
             yield found

@@ -211,22 +211,14 @@ def test_the_server_inserts_a_batch_while_ingest_folds_it(database_url: str, eng
     batch = batches(ALL_SCANS)[0]
     with engine.connect() as blocker, engine.connect() as watcher:
         blocker.exec_driver_sql("LOCK TABLE tracking_event IN SHARE MODE")  # INSERT needs ROW EXCLUSIVE
-        seen: list[Any] = []
         with store.begin() as uow:
             uow.conn.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
             pid = uow.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
             rows = _event_rows(uow, batch)
             with uow.inserting_event_rows(rows):
-                for _ in range(200):  # the server takes a moment to reach the lock
-                    seen = watcher.exec_driver_sql(
-                        "SELECT wait_event_type, left(query, 28) FROM pg_stat_activity WHERE pid = %s", (pid,)
-                    ).all()
-                    watcher.rollback()
-                    if seen and seen[0][0] == "Lock":
-                        break
-                    time.sleep(0.05)
+                seen = _waits_on_a_lock(watcher, pid)
                 blocker.rollback()  # the INSERT goes on; the block's end waits for it
-        assert [tuple(r) for r in seen] == [("Lock", "INSERT INTO tracking_event (")]
+        assert seen == [("Lock", "INSERT INTO tracking_event (")]
     _, events = snapshot(engine)
     assert len(events) == len(batch)
 
