@@ -172,7 +172,8 @@ class Notifier:
             if receiver in self.rate_limits:
                 self.rate_limits[receiver].take(now)
             lines = [_sent_line(r, receiver, kind, now) for r in rows]
-            await self.store.transact(lambda uow: self._sent(uow, ids, lease, now, lines))
+            # the receiver has it: record that before any job's work, the window in which a crash sends it again
+            await self.store.transact(lambda uow: self._sent(uow, ids, lease, now, lines), urgent=True)
             return 1
         attempts = max(r.attempts for r in rows) + 1
         final = not delivery.retryable or attempts >= MAX_ATTEMPTS

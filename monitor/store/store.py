@@ -456,17 +456,20 @@ class Store:
         call = functools.partial(contextvars.copy_context().run, fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def transact(self, work: Callable[[UnitOfWork], _T], *, bulk: bool = False) -> _T:
+    async def transact(self, work: Callable[[UnitOfWork], _T], *, bulk: bool = False, urgent: bool = False) -> _T:
         """Run ``work(uow)`` in one transaction off the event loop and return what it returns.
 
         Requests come first. On SQLite, transactions take the one write lock in turn, requests'
         before jobs' (``BACKGROUND``), instead of racing for it in SQLite's busy handler; and a
         ``bulk`` transaction (one sweep batch, ~100 ms) waits until requests' transactions have
         been quiet for ``QUIET_SECONDS``, so a refund's few steps run back to back rather than
-        each behind a batch.
+        each behind a batch. An ``urgent`` transaction of a job takes a request's turn: it
+        records what already happened outside (a message a channel accepted), and every
+        moment it waits is a moment in which a crash makes the job do that again.
         """
         if self._executor is None:
             return self._transact(work)
+        token = BACKGROUND.set(False) if urgent else None
         background = BACKGROUND.get()
         if bulk:
             await self._quiet()
@@ -481,6 +484,8 @@ class Store:
             if not background:
                 self._requests -= 1
                 self._request_done = time.monotonic()
+            if token is not None:
+                BACKGROUND.reset(token)
 
     async def _quiet(self) -> None:
         """Wait until no request's transaction ran or waited for a moment (at most ``MAX_YIELD_SECONDS``)."""

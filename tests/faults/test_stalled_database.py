@@ -22,11 +22,19 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from carriers.sandbox import SandboxCarrier
 from carriers.testing.kuaidi100 import Fleet, quiet_in_transit
+from monitor.alerts.model import SENT, Alert, Delivery
+from monitor.alerts.routing import parse_route
+from monitor.clock import SimulatedClock
+from monitor.intake.shipments import Shipment
+from monitor.rules.ruleset import build_ruleset
+from monitor.service import Monitor
 from monitor.store.store import BACKGROUND, Store, UnitOfWork
 from monitor.testing.receivers import FakeWebhook
 from tests.daemon.process import Daemon, wait_for
 from tests.faults.daemons import ENV, WEBHOOK_SECRET, alerted, numbers, push_exception, ship, write_config
+from tests.helpers import cst
 
 #: What /healthz may take while the database is locked: it answers in milliseconds (the figure is printed);
 #: the bound only has to tell that from a loop blocked behind a 5 s busy timeout, on a loaded 2-core CI box.
@@ -166,3 +174,53 @@ def test_on_sqlite_a_requests_transaction_goes_before_the_jobs_waiting(engine: E
     finally:
         store.close()
     assert order == ["sweep batch", "refund", "job 0", "job 1", "job 2"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_sent_alert_is_recorded_before_the_jobs_waiting(engine: Engine) -> None:
+    """The receiver has the message: "sent" commits next, not behind queued jobs' work.
+
+    Until it commits, a SIGKILL sends the message again when the claim's lease ends (the one
+    window docs/reliability.md names for alerts); a job's sweep batch or ingest waiting for the
+    write lock used to stretch that window by their whole length (chaos: 2 anomalies alerted twice).
+    """
+    store = Store(engine, threads=3)
+    seen: list[tuple[str, str]] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def look(name: str, seconds: float = 0.0) -> Any:
+        def run(uow: UnitOfWork) -> None:
+            time.sleep(seconds)
+            state = uow.conn.execute(text("SELECT state FROM notification")).scalar_one()
+            seen.append((name, state))
+
+        return run
+
+    async def job(name: str, seconds: float = 0.0) -> None:
+        await store.transact(look(name, seconds))  # a task made by a job is a job (the context is copied)
+
+    class Channel:
+        async def notify(self, alerts: list[Alert]) -> Delivery:
+            tasks.append(asyncio.create_task(job("sweep batch", 0.3)))  # holds the write lock as the 200 arrives
+            await asyncio.sleep(0.05)
+            tasks.extend(asyncio.create_task(job(f"job {i}")) for i in range(3))
+            await asyncio.sleep(0.05)
+            return SENT
+
+    clock = SimulatedClock(cst(11, 9))
+    rules = build_ruleset({"rule": {"pickup_at_risk": {"enabled": False}}})
+    route = parse_route({"receiver": "ops", "group_wait": "0s"}, {"ops"})
+    monitor = Monitor(store, rules, clock, {"sandbox": SandboxCarrier(clock)}, {"ops": Channel()}, route=route)
+    monitor.add_shipments([Shipment("O1", "sandbox", "SB1", cst(11, 9))])
+
+    async def scene() -> None:
+        BACKGROUND.set(True)  # the daemon's dispatch job
+        clock.set(cst(12, 9))
+        await monitor.tick()
+        await asyncio.gather(*tasks)
+
+    try:
+        asyncio.run(scene())
+    finally:
+        store.close()
+    assert seen == [("sweep batch", "sending"), ("job 0", "sent"), ("job 1", "sent"), ("job 2", "sent")]
