@@ -190,6 +190,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_assignee_state_stake", "assignee_id", "state", "stake_fen"),
         Index("ix_ticket_state_due", "state", "due_at"),
         Index("ix_ticket_team_state", "team", "state"),
+        Index("ix_ticket_anomaly", "anomaly_id", "state"),  # an anomaly's tickets when it resolves (migration 0020)
         # the queue in stake order, read in order and stopped at the page; filters read from it (migration 0014)
         Index("ix_ticket_queue", "stake_fen", "id", "state", "rule", "carrier", "shop", "assignee_id"),
     )
