@@ -462,7 +462,8 @@ def test_batched_replay_holds_a_shipment_whose_refund_came_first() -> None:
 
 def test_replay_keeps_one_connection_rather_than_one_checkout_per_transaction() -> None:
     """A month's replay runs thousands of short transactions; each one checking a pooled connection out
-    and back (with its reset) cost more than most of them, so the scratch store keeps one open."""
+    and back (with its reset) cost more than most of them, so the scratch store keeps one open; and
+    each is a savepoint, committed in groups (a commit writes the pages it touched to the file)."""
     import asyncio
     import io
 
@@ -470,15 +471,17 @@ def test_replay_keeps_one_connection_rather_than_one_checkout_per_transaction() 
     from sqlalchemy.engine import Engine
     from sqlalchemy.pool import Pool
 
-    from monitor.replay.runner import replay
+    from monitor.replay.runner import GROUP, replay
     from monitor.replay.scenario import parse
     from monitor.rules.ruleset import build_ruleset
 
     checkouts: list[object] = []
     transactions: list[object] = []
+    sqlite_saw: list[str] = []  # every statement SQLite itself ran, the driver's savepoints included
 
-    def checked_out(*args: object) -> None:
+    def checked_out(dbapi_conn: Any, *args: object) -> None:
         checkouts.append(args)
+        dbapi_conn.set_trace_callback(sqlite_saw.append)
 
     def began(conn: object) -> None:
         transactions.append(conn)
@@ -491,6 +494,39 @@ def test_replay_keeps_one_connection_rather_than_one_checkout_per_transaction() 
     finally:
         event.remove(Pool, "checkout", checked_out)
         event.remove(Engine, "begin", began)
+    units = len(transactions) + sum(1 for s in sqlite_saw if s.startswith("SAVEPOINT"))
+    commits = sum(1 for s in sqlite_saw if s.startswith("COMMIT"))
     assert json.loads(out.getvalue().splitlines()[-1])["events"]["anomaly_opened"] > 5
-    assert len(transactions) > 200, "a replay is many transactions"
-    assert len(checkouts) <= 5, f"{len(checkouts)} pool checkouts for {len(transactions)} transactions"
+    assert units > 200, "a replay is many transactions"
+    assert len(checkouts) <= 5, f"{len(checkouts)} pool checkouts for {units} transactions"
+    assert commits * 10 <= units, f"{commits} commits for {units} transactions: grouped ({GROUP} a commit)"
+
+
+def test_grouped_commits_undo_only_the_failed_transaction_and_reach_the_file_at_release(tmp_path: Path) -> None:
+    """The scratch store's transactions are savepoints of one SQLite transaction: a failed one is undone alone."""
+    from sqlalchemy import text
+
+    from monitor.replay.runner import _KeptConnection
+    from monitor.store.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'scratch.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    store = _KeptConnection(engine, group=3)
+    with store.begin() as uow:
+        uow.conn.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(RuntimeError), store.begin() as uow:
+        uow.conn.execute(text("INSERT INTO t VALUES (2)"))
+        raise RuntimeError("a batch that acts: rolled back and played shorter")
+    with store.begin() as uow:
+        assert [r[0] for r in uow.conn.execute(text("SELECT x FROM t"))] == [1]
+        uow.conn.execute(text("INSERT INTO t VALUES (3)"))
+    other = make_engine(url)
+    with other.connect() as conn:  # two transactions released, not yet committed: the file has none of it
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    store.release()
+    with other.connect() as conn:
+        assert sorted(r[0] for r in conn.execute(text("SELECT x FROM t"))) == [1, 3]
+    other.dispose()
+    engine.dispose()
