@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, text
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import Dialect
@@ -332,6 +332,27 @@ class Loaded:
     due_expected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DUE_SHARES, 0))
 
 
+def analyze_own_tables(execute: Callable[[str], Any], fetch: Callable[[str], list[Any]], sqlite: bool) -> None:
+    """Refresh the planner's statistics of this run's own tables, as a live store's would be.
+
+    A bare ``ANALYZE`` on PostgreSQL visits every table of the database, other schemas too:
+    two benchmarks doing that at once (CI runs a few together) deadlocked on each other's
+    tables. Naming the current schema's tables keeps each run to its own.
+    """
+    if sqlite:
+        execute("ANALYZE")
+        return
+    names = [row[0] for row in fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    if names:
+        execute("ANALYZE " + ", ".join(f'"{name}"' for name in names))
+
+
+def analyze_connection(conn: Connection) -> None:
+    """``analyze_own_tables`` through a SQLAlchemy connection."""
+    sqlite = conn.dialect.name == "sqlite"
+    analyze_own_tables(conn.exec_driver_sql, lambda sql: list(conn.exec_driver_sql(sql).all()), sqlite)
+
+
 def load_parcels(engine: Engine, parcels: int, wanted_candidates: int, history: bool = False) -> tuple[float, Loaded]:
     """Insert the parcels with the driver's executemany, 20,000 rows per transaction.
 
@@ -380,7 +401,8 @@ def load_parcels(engine: Engine, parcels: int, wanted_candidates: int, history: 
             raw.commit()
         if sqlite:
             cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("ANALYZE")  # what autovacuum (PostgreSQL) or a DBA (SQLite) does after a bulk load
+        # what autovacuum (PostgreSQL) or a DBA (SQLite) does after a bulk load
+        analyze_own_tables(cur.execute, lambda sql: cur.execute(sql).fetchall(), sqlite)
         cur.close()
         raw.commit()
     finally:

@@ -113,3 +113,42 @@ def test_benchmark_runs_tiny(runner: Runner, name: str, backend: str, request: p
     tail = result.output[-6000:]
     assert result.code == 0, f"{name} --tiny ({backend}) exited {result.code} after {result.seconds:.0f} s:\n{tail}"
     assert "all goals met:" in result.output or "|" in result.output, f"{name} printed no figures:\n{tail}"
+
+
+def test_analyze_keeps_to_its_own_schema_while_another_run_holds_a_table(pg_available: None) -> None:
+    """CI runs a few PostgreSQL benchmarks at once; a bare ``ANALYZE`` visits every schema's tables.
+
+    Two runs doing that deadlocked on each other's tables. Here another schema's table is held
+    in the lock ANALYZE needs; this run's statistics refresh must finish without waiting on it.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from benchmarks.run import analyze_connection
+
+    mine, theirs = (f"t_{uuid.uuid4().hex[:12]}" for _ in range(2))
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        for schema in (mine, theirs):
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            conn.execute(text(f'CREATE TABLE "{schema}".parcel (id int)'))
+            conn.execute(text(f'INSERT INTO "{schema}".parcel SELECT generate_series(1, 100)'))
+    own = create_engine(f"{PG_URL}?options=-csearch_path%3D{mine}")
+    try:
+        with admin.connect() as holder:
+            holder.execute(text(f'LOCK TABLE "{theirs}".parcel IN SHARE UPDATE EXCLUSIVE MODE'))  # another ANALYZE
+            with own.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '3s'"))  # a bare ANALYZE fails here, naming their table
+                analyze_connection(conn)
+                analysed = conn.execute(
+                    text("SELECT reltuples FROM pg_class WHERE oid = 'parcel'::regclass")
+                ).scalar_one()
+            holder.rollback()
+        assert analysed == 100  # statistics of this schema's own table were refreshed
+    finally:
+        own.dispose()
+        with admin.begin() as conn:
+            for schema in (mine, theirs):
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
