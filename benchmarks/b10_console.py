@@ -199,7 +199,7 @@ def build(engine: Engine, parcels: int, anomalies: int, users: int, seed: int) -
                 conn.execute(
                     text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
                 )
-        b1.analyze_connection(conn)  # as a long-running store's statistics would be
+        b1.analyze_own_tables(conn)  # as a long-running store's statistics would be
     return time.perf_counter() - start
 
 

@@ -124,7 +124,7 @@ def run(backend: str, url: str, args: argparse.Namespace) -> None:
     start = time.perf_counter()
     build(engine, args.parcels, args.intercepts, args.seed)
     with engine.begin() as conn:
-        b1.analyze_connection(conn)  # as a long-running store's statistics would be
+        b1.analyze_own_tables(conn)  # as a long-running store's statistics would be
     report = Report(f"B13 console 拦截 / 快递公司 reads ({backend})")
     report.add("parcels", args.parcels, f"{args.parcels:,}")
     report.add("intercepts", args.intercepts, f"{args.intercepts:,}")

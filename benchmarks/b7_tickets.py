@@ -130,7 +130,7 @@ def add_people_and_tickets(store: Store, users: int, tickets: int, closed: int, 
         with store.begin() as uow:
             uow.conn.execute(sql, [_bind(r, uow.dialect) for r in rows[i : i + 10_000]])
     with store.engine.begin() as conn:
-        b1.analyze_connection(conn)  # as a long-running store's statistics would be
+        b1.analyze_own_tables(conn)  # as a long-running store's statistics would be
     return numbers
 
 

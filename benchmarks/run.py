@@ -332,25 +332,19 @@ class Loaded:
     due_expected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DUE_SHARES, 0))
 
 
-def analyze_own_tables(execute: Callable[[str], Any], fetch: Callable[[str], list[Any]], sqlite: bool) -> None:
+def analyze_own_tables(conn: Connection) -> None:
     """Refresh the planner's statistics of this run's own tables, as a live store's would be.
 
     A bare ``ANALYZE`` on PostgreSQL visits every table of the database, other schemas too:
     two benchmarks doing that at once (CI runs a few together) deadlocked on each other's
     tables. Naming the current schema's tables keeps each run to its own.
     """
-    if sqlite:
-        execute("ANALYZE")
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("ANALYZE")
         return
-    names = [row[0] for row in fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
-    if names:
-        execute("ANALYZE " + ", ".join(f'"{name}"' for name in names))
-
-
-def analyze_connection(conn: Connection) -> None:
-    """``analyze_own_tables`` through a SQLAlchemy connection."""
-    sqlite = conn.dialect.name == "sqlite"
-    analyze_own_tables(conn.exec_driver_sql, lambda sql: list(conn.exec_driver_sql(sql).all()), sqlite)
+    names = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()").scalars()
+    if tables := ", ".join(f'"{name}"' for name in names):  # never a bare ANALYZE of the whole database
+        conn.exec_driver_sql(f"ANALYZE {tables}")
 
 
 def load_parcels(engine: Engine, parcels: int, wanted_candidates: int, history: bool = False) -> tuple[float, Loaded]:
@@ -401,12 +395,12 @@ def load_parcels(engine: Engine, parcels: int, wanted_candidates: int, history: 
             raw.commit()
         if sqlite:
             cur.execute("PRAGMA synchronous=NORMAL")
-        # what autovacuum (PostgreSQL) or a DBA (SQLite) does after a bulk load
-        analyze_own_tables(cur.execute, lambda sql: cur.execute(sql).fetchall(), sqlite)
         cur.close()
         raw.commit()
     finally:
         raw.close()
+    with engine.begin() as conn:
+        analyze_own_tables(conn)  # what autovacuum (PostgreSQL) or a DBA (SQLite) does after a bulk load
     return elapsed, loaded
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -115,32 +116,31 @@ def test_benchmark_runs_tiny(runner: Runner, name: str, backend: str, request: p
     assert "all goals met:" in result.output or "|" in result.output, f"{name} printed no figures:\n{tail}"
 
 
-def test_analyze_keeps_to_its_own_schema_while_another_run_holds_a_table(pg_available: None) -> None:
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_analyze_keeps_to_its_own_schema_while_another_run_holds_a_table(database_url: str) -> None:
     """CI runs a few PostgreSQL benchmarks at once; a bare ``ANALYZE`` visits every schema's tables.
 
     Two runs doing that deadlocked on each other's tables. Here another schema's table is held
     in the lock ANALYZE needs; this run's statistics refresh must finish without waiting on it.
     """
-    import uuid
-
     from sqlalchemy import create_engine, text
 
-    from benchmarks.run import analyze_connection
+    from benchmarks.run import analyze_own_tables
 
-    mine, theirs = (f"t_{uuid.uuid4().hex[:12]}" for _ in range(2))
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        for schema in (mine, theirs):
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            conn.execute(text(f'CREATE TABLE "{schema}".parcel (id int)'))
-            conn.execute(text(f'INSERT INTO "{schema}".parcel SELECT generate_series(1, 100)'))
-    own = create_engine(f"{PG_URL}?options=-csearch_path%3D{mine}")
+    theirs = f"t_{uuid.uuid4().hex[:12]}"
+    admin, own = create_engine(PG_URL), create_engine(database_url)
     try:
+        with admin.begin() as conn, own.begin() as mine:
+            conn.execute(text(f'CREATE SCHEMA "{theirs}"'))
+            for schema, c in ((theirs, conn), (None, mine)):
+                table = f'"{schema}".parcel' if schema else "parcel"
+                c.execute(text(f"CREATE TABLE {table} (id int)"))
+                c.execute(text(f"INSERT INTO {table} SELECT generate_series(1, 100)"))
         with admin.connect() as holder:
             holder.execute(text(f'LOCK TABLE "{theirs}".parcel IN SHARE UPDATE EXCLUSIVE MODE'))  # another ANALYZE
             with own.begin() as conn:
                 conn.execute(text("SET LOCAL lock_timeout = '3s'"))  # a bare ANALYZE fails here, naming their table
-                analyze_connection(conn)
+                analyze_own_tables(conn)
                 analysed = conn.execute(
                     text("SELECT reltuples FROM pg_class WHERE oid = 'parcel'::regclass")
                 ).scalar_one()
@@ -149,6 +149,5 @@ def test_analyze_keeps_to_its_own_schema_while_another_run_holds_a_table(pg_avai
     finally:
         own.dispose()
         with admin.begin() as conn:
-            for schema in (mine, theirs):
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.execute(text(f'DROP SCHEMA "{theirs}" CASCADE'))
         admin.dispose()
